@@ -1,0 +1,1 @@
+"""Cross-cutting pieces: configuration, errors, logging, security, limits, metrics."""

@@ -1,0 +1,158 @@
+"""Settings, read from the environment in exactly one place.
+
+Every variable is listed in README.md and `.env.example`. A bad value fails at
+start-up with a message that names the variable.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+VAR_DIR = ROOT / "var"
+VERSION = "1.0.0"
+
+ENVIRONMENTS = ("development", "test", "production")
+EMAIL_BACKENDS = ("smtp", "file", "console")
+MIN_SECRET_BYTES = 32
+MIN_BCRYPT_ROUNDS = 10
+DEV_JWT_SECRET = "dev-only-secret-change-me-in-production-0123456789"
+
+
+class ConfigError(RuntimeError):
+    """A setting is missing or malformed; raised at start-up."""
+
+
+def _bool(name: str, raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off", ""):
+        return False
+    raise ConfigError(f"{name} must be true or false, got {raw!r}")
+
+
+def _int(name: str, raw: str) -> int:
+    try:
+        return int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be an integer, got {raw!r}") from None
+
+
+def _choice(name: str, raw: str, allowed: tuple[str, ...]) -> str:
+    if raw not in allowed:
+        raise ConfigError(f"{name} must be one of {', '.join(allowed)}, got {raw!r}")
+    return raw
+
+
+def _list(raw: str) -> tuple[str, ...]:
+    return tuple(item.strip() for item in raw.split(",") if item.strip())
+
+
+def _networks(name: str, raw: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    try:
+        return tuple(ipaddress.ip_network(item, strict=False) for item in _list(raw))
+    except ValueError as exc:
+        raise ConfigError(f"{name}: {exc}") from None
+
+
+def default_sqlite_url() -> str:
+    return f"sqlite:///{VAR_DIR / 'cairn.db'}"
+
+
+@dataclass(frozen=True)
+class Settings:
+    app_env: str = "development"
+    database_url: str = field(default_factory=default_sqlite_url)
+    redis_url: str = ""
+    celery_broker_url: str = ""
+    jwt_secret: str = DEV_JWT_SECRET
+    app_base_url: str = "http://localhost:3000"
+    email_backend: str = "file"
+    mail_dir: Path = VAR_DIR / "mail"
+    smtp_host: str = "localhost"
+    smtp_port: int = 25
+    smtp_user: str = ""
+    smtp_password: str = ""
+    smtp_starttls: bool = False
+    mail_from: str = "Cairn <no-reply@cairn.local>"
+    cors_origins: tuple[str, ...] = ()
+    rate_limit_default: str = "100/minute"
+    rate_limit_auth: str = "10/minute"
+    trusted_proxies: tuple = ()
+    log_level: str = "INFO"
+    port: int = 8000
+    web_concurrency: int = 2
+    bcrypt_rounds: int = 10
+    db_pool_size: int = 10
+    db_pool_timeout: float = 2.0
+    db_statement_timeout_ms: int = 5000
+
+    @property
+    def is_production(self) -> bool:
+        return self.app_env == "production"
+
+    @property
+    def broker_url(self) -> str:
+        """Celery broker: explicit, else Redis, else the embedded filesystem transport."""
+        return self.celery_broker_url or self.redis_url or "filesystem://"
+
+    @property
+    def uses_redis_broker(self) -> bool:
+        return self.broker_url.startswith(("redis://", "rediss://"))
+
+    @property
+    def is_postgres(self) -> bool:
+        return self.database_url.startswith(("postgres://", "postgresql://", "postgres+pool://"))
+
+    def check(self) -> Settings:
+        """Refuse settings that are unsafe for the environment they run in."""
+        if self.is_production:
+            if self.jwt_secret == DEV_JWT_SECRET or len(self.jwt_secret.encode()) < MIN_SECRET_BYTES:
+                raise ConfigError(f"JWT_SECRET must be set to at least {MIN_SECRET_BYTES} bytes in production")
+            if self.bcrypt_rounds < MIN_BCRYPT_ROUNDS:
+                raise ConfigError(f"BCRYPT_ROUNDS must be at least {MIN_BCRYPT_ROUNDS} in production")
+        if not 4 <= self.bcrypt_rounds <= 31:
+            raise ConfigError("BCRYPT_ROUNDS must be between 4 and 31")
+        return self
+
+
+def load_settings(environ: os._Environ | dict | None = None) -> Settings:
+    """Build Settings from environment variables (``os.environ`` by default)."""
+    env = os.environ if environ is None else environ
+
+    def get(name: str, default: str = "") -> str:
+        return env.get(name, default)
+
+    defaults = Settings()
+    app_env = _choice("APP_ENV", get("APP_ENV", "development"), ENVIRONMENTS)
+    return Settings(
+        app_env=app_env,
+        database_url=get("DATABASE_URL") or defaults.database_url,
+        redis_url=get("REDIS_URL"),
+        celery_broker_url=get("CELERY_BROKER_URL"),
+        jwt_secret=get("JWT_SECRET") or (DEV_JWT_SECRET if app_env != "production" else ""),
+        app_base_url=get("APP_BASE_URL", defaults.app_base_url).rstrip("/"),
+        email_backend=_choice("EMAIL_BACKEND", get("EMAIL_BACKEND", "file"), EMAIL_BACKENDS),
+        mail_dir=Path(get("MAIL_DIR") or defaults.mail_dir),
+        smtp_host=get("SMTP_HOST", defaults.smtp_host),
+        smtp_port=_int("SMTP_PORT", get("SMTP_PORT", "25")),
+        smtp_user=get("SMTP_USER"),
+        smtp_password=get("SMTP_PASSWORD"),
+        smtp_starttls=_bool("SMTP_STARTTLS", get("SMTP_STARTTLS", "false")),
+        mail_from=get("MAIL_FROM", defaults.mail_from),
+        cors_origins=_list(get("CORS_ORIGINS")),
+        rate_limit_default=get("RATE_LIMIT_DEFAULT", defaults.rate_limit_default),
+        rate_limit_auth=get("RATE_LIMIT_AUTH", defaults.rate_limit_auth),
+        trusted_proxies=_networks("TRUSTED_PROXIES", get("TRUSTED_PROXIES")),
+        log_level=get("LOG_LEVEL", "INFO").upper(),
+        port=_int("PORT", get("PORT", "8000")),
+        web_concurrency=_int("WEB_CONCURRENCY", get("WEB_CONCURRENCY", "2")),
+        bcrypt_rounds=_int("BCRYPT_ROUNDS", get("BCRYPT_ROUNDS", "10")),
+        db_pool_size=_int("DB_POOL_SIZE", get("DB_POOL_SIZE", "10")),
+        db_pool_timeout=float(_int("DB_POOL_TIMEOUT_MS", get("DB_POOL_TIMEOUT_MS", "2000"))) / 1000,
+        db_statement_timeout_ms=_int("DB_STATEMENT_TIMEOUT_MS", get("DB_STATEMENT_TIMEOUT_MS", "5000")),
+    ).check()

@@ -1,0 +1,54 @@
+"""Projects and their milestones, both soft-deleted."""
+
+from __future__ import annotations
+
+from peewee import CharField, DateField, ForeignKeyField, TextField
+
+from models.db import TimestampedModel, UTCDateTimeField
+from models.users import User
+
+PROJECT_STATUSES = ("active", "inactive")
+MILESTONE_STATUSES = ("open", "done")
+
+
+class Project(TimestampedModel):
+    user = ForeignKeyField(User, backref="projects", index=True)
+    name = CharField(max_length=255)
+    description = TextField(null=True)
+    status = CharField(max_length=16, default="active", index=True)
+    deleted_at = UTCDateTimeField(null=True)
+
+    class Meta:
+        table_name = "projects"
+        indexes = ((("created_at",), False),)
+
+
+Project.add_index(
+    Project.index(
+        Project.user, Project.created_at, Project.id, where=Project.deleted_at.is_null(), name="projects_owner_created_idx"
+    )
+)
+
+
+class Milestone(TimestampedModel):
+    project = ForeignKeyField(Project, backref="milestones", index=True)
+    title = CharField(max_length=255)
+    description = TextField(null=True)
+    due_date = DateField(null=True)
+    status = CharField(max_length=16, default="open")
+    deleted_at = UTCDateTimeField(null=True)
+
+    class Meta:
+        table_name = "milestones"
+
+
+Milestone.add_index(
+    Milestone.index(
+        Milestone.project,
+        Milestone.due_date,
+        Milestone.created_at,
+        Milestone.id,
+        where=Milestone.deleted_at.is_null(),
+        name="milestones_project_due_idx",
+    )
+)
