@@ -90,6 +90,7 @@ class Settings:
     db_pool_size: int = 10
     db_pool_timeout: float = 2.0
     db_statement_timeout_ms: int = 5000
+    validate_responses: bool = False
 
     @property
     def is_production(self) -> bool:
@@ -155,4 +156,22 @@ def load_settings(environ: os._Environ | dict | None = None) -> Settings:
         db_pool_size=_int("DB_POOL_SIZE", get("DB_POOL_SIZE", "10")),
         db_pool_timeout=float(_int("DB_POOL_TIMEOUT_MS", get("DB_POOL_TIMEOUT_MS", "2000"))) / 1000,
         db_statement_timeout_ms=_int("DB_STATEMENT_TIMEOUT_MS", get("DB_STATEMENT_TIMEOUT_MS", "5000")),
+        validate_responses=_bool("VALIDATE_RESPONSES", get("VALIDATE_RESPONSES", str(app_env == "test"))),
     ).check()
+
+
+_current: Settings | None = None
+
+
+def get_settings() -> Settings:
+    """The settings in force: those the app was built with, else the environment's."""
+    global _current
+    if _current is None:
+        _current = load_settings()
+    return _current
+
+
+def use_settings(settings: Settings) -> Settings:
+    global _current
+    _current = settings
+    return settings

@@ -9,17 +9,19 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from connexion.exceptions import (
     BadRequestProblem,
-    ExtraParameterProblem,
     OAuthProblem,
     OAuthResponseProblem,
     ProblemException,
     UnsupportedMediaTypeProblem,
 )
 from connexion.lifecycle import ConnexionResponse
+from peewee import InterfaceError, OperationalError
+from playhouse.pool import MaxConnectionsExceeded
 from starlette.exceptions import HTTPException
 
 log = logging.getLogger("cairn.errors")
@@ -55,6 +57,7 @@ CODE_BY_STATUS = {
     503: "SERVICE_UNAVAILABLE",
 }
 MAX_ECHOED_CHARS = 200
+RETRY_AFTER_SECONDS = 1
 
 
 class ApiError(Exception):
@@ -120,9 +123,6 @@ def _from_problem(exc: ProblemException) -> ConnexionResponse:
         return error_response(401, "UNAUTHORIZED", "Missing or invalid credentials")
     if isinstance(exc, UnsupportedMediaTypeProblem):
         return error_response(415, "UNSUPPORTED_MEDIA_TYPE", "Content-Type must be application/json")
-    if isinstance(exc, ExtraParameterProblem):
-        details = [{"field": name, "message": "unknown parameter"} for name in exc.extra_params]
-        return error_response(400, "VALIDATION_ERROR", "Unknown query parameter", details)
     if isinstance(exc, BadRequestProblem):
         details = getattr(exc, "details", None) or [{"field": "", "message": truncate(str(exc.detail))}]
         return error_response(400, "VALIDATION_ERROR", "Invalid input", details)
@@ -134,11 +134,27 @@ def _from_problem(exc: ProblemException) -> ConnexionResponse:
     return error_response(status, code, truncate(str(exc.detail or exc.title)))
 
 
-def _from_http_exception(exc: HTTPException) -> ConnexionResponse:
+def _from_http_exception(exc: HTTPException, path: str) -> ConnexionResponse:
     code = CODE_BY_STATUS.get(exc.status_code, "INTERNAL_ERROR")
-    messages = {404: "No such path", 405: "Method not allowed", 413: "Request body is larger than 1 MiB"}
+    messages = {
+        404: "No such path",
+        405: "Method not allowed",
+        413: "Request body is larger than 1 MiB",
+        415: "Content-Type must be application/json",
+    }
     message = messages.get(exc.status_code) or truncate(str(exc.detail))
-    return error_response(exc.status_code, code, message, headers=dict(exc.headers or {}))
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405 and allowed_methods is not None:
+        # Starlette's Allow names only one method; rebuild it from the spec.
+        headers["Allow"] = ", ".join(allowed_methods(path))
+    return error_response(exc.status_code, code, message, headers=headers)
+
+
+def _database_unavailable(exc: Exception) -> ConnexionResponse:
+    log.error("database unavailable: %s", exc)
+    return error_response(
+        503, "SERVICE_UNAVAILABLE", "Service temporarily unavailable", headers={"Retry-After": str(RETRY_AFTER_SECONDS)}
+    )
 
 
 def _unhandled(exc: Exception) -> ConnexionResponse:
@@ -146,22 +162,29 @@ def _unhandled(exc: Exception) -> ConnexionResponse:
     return error_response(500, "INTERNAL_ERROR", "Internal server error")
 
 
-def to_response(exc: Exception) -> ConnexionResponse:
+def to_response(exc: Exception, path: str = "") -> ConnexionResponse:
     """The envelope response for any exception."""
     if isinstance(exc, ApiError):
         return _from_api_error(exc)
     if isinstance(exc, ProblemException):
         return _from_problem(exc)
     if isinstance(exc, HTTPException):
-        return _from_http_exception(exc)
+        return _from_http_exception(exc, path)
+    if isinstance(exc, (OperationalError, InterfaceError, MaxConnectionsExceeded)):
+        return _database_unavailable(exc)
     return _unhandled(exc)
 
 
-def handle(_request: Any, exc: Exception) -> ConnexionResponse:
+def handle(request: Any, exc: Exception) -> ConnexionResponse:
     """Connexion error handler: ``handler(request, exc) -> ConnexionResponse``."""
-    return to_response(exc)
+    return to_response(exc, request.url.path if request is not None else "")
 
 
-def register_error_handlers(app: Any) -> None:
+allowed_methods: Callable[[str], list[str]] | None = None
+
+
+def register_error_handlers(app: Any, methods_for_path: Callable[[str], list[str]]) -> None:
+    global allowed_methods
+    allowed_methods = methods_for_path
     for exc_class in (ApiError, ProblemException, HTTPException, Exception):
         app.add_error_handler(exc_class, handle)

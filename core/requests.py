@@ -29,10 +29,9 @@ def incoming_request_id(headers: Headers) -> str:
     return given if VALID_REQUEST_ID.match(given) else uuid.uuid4().hex
 
 
-def route_of(scope: Scope) -> str | None:
-    """The spec path template the router matched, e.g. ``/api/v1/projects/{id}``."""
-    routing = scope.get("extensions", {}).get("connexion_routing", {})
-    return routing.get("api_base_path", "") + routing["operation_path"] if "operation_path" in routing else None
+def operation_of(scope: Scope) -> str | None:
+    """The operationId the router matched (None for unknown paths, docs and probes of them)."""
+    return scope.get("extensions", {}).get("connexion_routing", {}).get("operation_id")
 
 
 def client_ip(scope: Scope, trusted_proxies: tuple = ()) -> str:
@@ -99,11 +98,10 @@ class RequestContextMiddleware:
                 extra={
                     "method": scope["method"],
                     "path": scope["path"],
-                    "route": route_of(scope),
+                    "operation": operation_of(scope),
                     "status": status,
                     "duration": round((time.perf_counter() - started) * 1000, 2),
                     "ip": scope["state"]["client_ip"],
-                    "userId": user_id_var.get(),
                 },
             )
             request_id_var.reset(rid_token)

@@ -30,7 +30,8 @@ def upgrade(m) -> None:
         deleted_at {ts}
     );
     CREATE INDEX milestones_project_id ON milestones (project_id);
-    CREATE INDEX milestones_project_due_idx ON milestones (project_id, due_date, created_at, id) WHERE deleted_at IS NULL
+    CREATE INDEX milestones_project_due_idx ON milestones (project_id, due_date, created_at, id)
+        WHERE deleted_at IS NULL
     """)
     if m.is_postgres:
         # Trigram indexes make `search` (ILIKE '%term%') an index scan on large tables.

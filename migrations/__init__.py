@@ -55,7 +55,8 @@ def _dialect(db: Database) -> str:
 
 def _ensure_table(db: Database) -> None:
     db.execute_sql(
-        "CREATE TABLE IF NOT EXISTS schema_migrations (version VARCHAR(128) PRIMARY KEY, applied_at VARCHAR(40) NOT NULL)"
+        "CREATE TABLE IF NOT EXISTS schema_migrations"
+        " (version VARCHAR(128) PRIMARY KEY, applied_at VARCHAR(40) NOT NULL)"
     )
 
 
@@ -95,5 +96,3 @@ def migrate(db: Database) -> list[str]:
             if migrator.is_postgres:
                 db.execute_sql("SELECT pg_advisory_unlock(%s)", (ADVISORY_LOCK_KEY,))
     return done
-
-

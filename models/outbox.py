@@ -33,8 +33,12 @@ class OutboxMessage(BaseModel):
         table_name = "outbox"
 
 
-OutboxMessage.add_index(OutboxMessage.index(OutboxMessage.state, OutboxMessage.available_at, name="outbox_state_available_idx"))
-OutboxMessage.add_index(OutboxMessage.index(OutboxMessage.topic, OutboxMessage.created_at, name="outbox_topic_created_idx"))
+OutboxMessage.add_index(
+    OutboxMessage.index(OutboxMessage.state, OutboxMessage.available_at, name="outbox_state_available_idx")
+)
+OutboxMessage.add_index(
+    OutboxMessage.index(OutboxMessage.topic, OutboxMessage.created_at, name="outbox_topic_created_idx")
+)
 
 
 class AuditLog(BaseModel):

@@ -25,7 +25,11 @@ class Project(TimestampedModel):
 
 Project.add_index(
     Project.index(
-        Project.user, Project.created_at, Project.id, where=Project.deleted_at.is_null(), name="projects_owner_created_idx"
+        Project.user,
+        Project.created_at,
+        Project.id,
+        where=Project.deleted_at.is_null(),
+        name="projects_owner_created_idx",
     )
 )
 

@@ -23,7 +23,9 @@ class User(TimestampedModel):
 
 
 # Emails are normalised (lower-cased) in Python before saving: SQLite's LOWER() folds ASCII only.
-User.add_index(User.index(fn.LOWER(User.email), unique=True, where=User.deleted_at.is_null(), name="users_live_email_key"))
+User.add_index(
+    User.index(fn.LOWER(User.email), unique=True, where=User.deleted_at.is_null(), name="users_live_email_key")
+)
 
 
 class Session(BaseModel):

@@ -1,0 +1,64 @@
+# Cairn — every command works on a fresh clone with Python 3.11+ and make.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt constraints.txt | cksum | cut -d' ' -f1)
+PORT   ?= 8000
+
+.PHONY: install run api worker beat flower migrate seed seed-large admin test test-contract lint format bench client clean
+
+$(STAMP): requirements.txt requirements-dev.txt constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -r requirements-dev.txt -c constraints.txt
+	rm -f $(VENV)/.installed-* && touch $@
+
+install: $(STAMP)
+
+run: install            ## API + worker + beat on the embedded default (SQLite, filesystem broker)
+	$(BIN)/python manage.py run
+
+api: install            ## production-style API: gunicorn with uvicorn workers (PORT, WEB_CONCURRENCY)
+	$(BIN)/gunicorn -c gunicorn.conf.py 'app:create_app()'
+
+worker: install         ## a Celery worker on every queue
+	$(BIN)/celery -A celery_app worker -Q emails,audit,maintenance --loglevel $${LOG_LEVEL:-INFO}
+
+beat: install           ## the Celery scheduler (outbox relay, daily purge)
+	mkdir -p var && $(BIN)/celery -A celery_app beat --loglevel $${LOG_LEVEL:-INFO} --schedule var/celerybeat-schedule
+
+flower: install         ## Flower, the Celery monitoring UI, on port 5555
+	$(BIN)/celery -A celery_app flower --port=$${FLOWER_PORT:-5555}
+
+migrate: install        ## apply numbered migrations (safe to run twice, concurrently)
+	$(BIN)/python manage.py migrate
+
+seed: migrate           ## demo user and projects (idempotent)
+	$(BIN)/python manage.py seed
+
+seed-large: migrate     ## the benchmark data set (100k projects, 300k milestones, 1,000 users)
+	$(BIN)/python manage.py seed --large
+
+admin: migrate          ## create or promote an admin: make admin EMAIL=ops@example.com
+	$(BIN)/python manage.py create-admin $(EMAIL)
+
+test: install           ## the whole suite (SQLite + embedded broker; + PostgreSQL/Redis when TEST_DATABASE_URL/REDIS_URL are set)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: install           ## ruff (lint + format check) and the spec validator
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/python -c "import yaml; from openapi_spec_validator import validate; validate(yaml.safe_load(open('openapi/openapi.yaml'))); print('openapi/openapi.yaml is valid')"
+
+format: install
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+bench: install          ## the benchmark (needs PostgreSQL; see bench/README.md)
+	$(BIN)/python -m bench.run
+
+client: install         ## generate a typed Python client from the spec into build/client
+	$(BIN)/openapi-python-client generate --path openapi/openapi.yaml --output-path build/client --meta none --overwrite --fail-on-warning
+
+clean:
+	rm -rf var build .pytest_cache .ruff_cache .coverage htmlcov

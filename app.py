@@ -1,0 +1,100 @@
+"""Builds the Cairn application: settings → database → Connexion app → middleware → error handlers.
+
+Serve it with ``make api`` (gunicorn + uvicorn workers) or ``make run``; tests call
+``create_app(settings)`` to get their own.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import partial
+from pathlib import Path
+
+import yaml
+from connexion import FlaskApp
+from connexion.middleware import ConnexionMiddleware, MiddlewarePosition
+from connexion.middleware.server_error import ServerErrorMiddleware
+from connexion.options import SwaggerUIOptions
+
+from celery_app import configure_celery
+from core.body import RequestBodyMiddleware
+from core.config import Settings, load_settings, use_settings
+from core.errors import handle, register_error_handlers
+from core.logs import configure_logging
+from core.requests import RequestContextMiddleware
+from core.validation import VALIDATOR_MAP
+from models.db import db, init_db
+
+SPEC_DIR = Path(__file__).parent / "openapi"
+SPEC_FILE = "openapi.yaml"
+HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
+
+
+def load_spec() -> dict:
+    return yaml.safe_load((SPEC_DIR / SPEC_FILE).read_text())
+
+
+def methods_by_path(spec: dict) -> callable:
+    """A lookup from a concrete path to the methods the spec allows on it (for 405 Allow)."""
+    table = [
+        (
+            re.compile("^" + re.sub(r"\{[^/]+\}", "[^/]+", path) + "$"),
+            sorted(m.upper() for m in item if m in HTTP_METHODS),
+        )
+        for path, item in spec["paths"].items()
+    ]
+
+    def lookup(path: str) -> list[str]:
+        return next((methods for pattern, methods in table if pattern.match(path)), [])
+
+    return lookup
+
+
+def _attach_database(app: FlaskApp) -> None:
+    """Each request borrows a connection and always gives it back (to the pool on PostgreSQL)."""
+    flask_app = app.app
+
+    @flask_app.before_request
+    def _connect() -> None:
+        db.connect(reuse_if_open=True)
+
+    @flask_app.teardown_request
+    def _release(_exc: BaseException | None) -> None:
+        if not db.is_closed():
+            db.close()
+
+
+def create_app(settings: Settings | None = None) -> FlaskApp:
+    """Build the ASGI app. Fails loudly (at lifespan start-up) if an operationId does not resolve."""
+    settings = use_settings((settings or load_settings()).check())
+    configure_logging(settings.log_level)
+    init_db(
+        settings.database_url,
+        pool_size=settings.db_pool_size,
+        pool_timeout=settings.db_pool_timeout,
+        statement_timeout_ms=settings.db_statement_timeout_ms,
+    )
+    configure_celery(settings)
+    spec = load_spec()
+
+    app = FlaskApp(
+        __name__,
+        specification_dir=str(SPEC_DIR),
+        middlewares=[partial(ServerErrorMiddleware, handler=handle), *ConnexionMiddleware.default_middlewares[1:]],
+    )
+    app.add_api(
+        SPEC_FILE,
+        strict_validation=True,
+        validate_responses=settings.validate_responses,
+        validator_map=VALIDATOR_MAP,
+        swagger_ui_options=SwaggerUIOptions(swagger_ui_path="/api/v1/ui", spec_path="/api/v1/openapi.json"),
+    )
+    app.add_middleware(RequestBodyMiddleware, position=MiddlewarePosition.BEFORE_ROUTING)
+    app.add_middleware(
+        RequestContextMiddleware,
+        position=MiddlewarePosition.BEFORE_EXCEPTION,
+        trusted_proxies=settings.trusted_proxies,
+    )
+    register_error_handlers(app, methods_by_path(spec))
+    _attach_database(app)
+    return app

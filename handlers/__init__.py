@@ -1,0 +1,1 @@
+"""Thin operation functions, one module per spec tag; operationId = function name."""

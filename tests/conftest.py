@@ -1,0 +1,136 @@
+"""Shared fixtures.
+
+Backends: every test that uses the database runs on SQLite and, when
+``TEST_DATABASE_URL`` is set, again on PostgreSQL (the ``backend`` fixture is
+parametrized per session). With ``CI`` set, a missing ``TEST_DATABASE_URL`` or
+``REDIS_URL`` stops the run: CI must never quietly test less.
+
+Isolation: the schema is migrated once per backend; every test starts from
+empty tables.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg2
+import pytest
+
+from core.config import Settings, load_settings
+
+TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "")
+REDIS_URL = os.environ.get("REDIS_URL", "")
+BACKENDS = ["sqlite", *(["postgres"] if TEST_DATABASE_URL else [])]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if os.environ.get("CI") and not (TEST_DATABASE_URL and REDIS_URL):
+        raise pytest.UsageError("CI is set: TEST_DATABASE_URL and REDIS_URL are required (no silent SQLite-only run)")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "backend" in metafunc.fixturenames:
+        metafunc.parametrize("backend", BACKENDS, scope="session", indirect=True)
+
+
+def recreate_postgres_database(url: str) -> None:
+    """Drop and create the database named in ``url`` (it must be a throwaway test database)."""
+    parts = urlsplit(url)
+    name = parts.path.lstrip("/")
+    assert "test" in name, f"refusing to recreate {name!r}: a test database name must contain 'test'"
+    admin_url = urlunsplit((parts.scheme.replace("+pool", ""), parts.netloc, "/postgres", "", ""))
+    conn = psycopg2.connect(admin_url, connect_timeout=5)
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        cur.execute(f'CREATE DATABASE "{name}"')
+    conn.close()
+
+
+def test_environ(database_url: str, tmp: Path, **overrides: str) -> dict[str, str]:
+    """The environment a test app runs with (also handed to spawned processes)."""
+    env = {
+        "APP_ENV": "test",
+        "DATABASE_URL": database_url,
+        "BCRYPT_ROUNDS": "4",
+        "JWT_SECRET": "test-secret-that-is-at-least-32-bytes-long",
+        "RATE_LIMIT_DEFAULT": "100000/minute",
+        "RATE_LIMIT_AUTH": "100000/minute",
+        "EMAIL_BACKEND": "file",
+        "MAIL_DIR": str(tmp / "mail"),
+        "LOG_LEVEL": "WARNING",
+        "APP_BASE_URL": "http://app.test",
+    }
+    if REDIS_URL:
+        env["REDIS_URL"] = REDIS_URL
+    env.update(overrides)
+    return env
+
+
+@pytest.fixture(scope="session")
+def backend(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The database URL for this backend, freshly created and migrated."""
+    import migrations
+    from models.db import db, init_db
+
+    if request.param == "postgres":
+        recreate_postgres_database(TEST_DATABASE_URL)
+        url = TEST_DATABASE_URL
+    else:
+        url = f"sqlite:///{tmp_path_factory.mktemp('sqlite') / 'cairn.db'}"
+    init_db(url)
+    migrations.migrate(db)
+    db.close()
+    return url
+
+
+@pytest.fixture(scope="session")
+def settings(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    return load_settings(test_environ(backend, tmp_path_factory.mktemp("app")))
+
+
+@pytest.fixture(scope="session")
+def app(settings: Settings):
+    from app import create_app
+    from celery_app import celery
+
+    application = create_app(settings)
+    # In-process tests run tasks inline; tests/e2e run real workers on a real broker.
+    celery.conf.task_always_eager = True
+    return application
+
+
+@pytest.fixture(scope="session")
+def _session_client(app) -> Iterator:
+    with app.test_client() as client:
+        yield client
+
+
+@pytest.fixture
+def client(_session_client, clean_db):
+    _session_client.cookies.clear()
+    return _session_client
+
+
+@pytest.fixture
+def clean_db(settings: Settings) -> Iterator[None]:
+    """Empty every table before the test (the schema stays)."""
+    from core.config import use_settings
+    from models import ALL_MODELS, db
+    from models.db import init_db
+
+    use_settings(settings)
+    init_db(settings.database_url)
+    tables = [model._meta.table_name for model in reversed(ALL_MODELS)]
+    with db.connection_context():
+        if "postgres" in type(db.obj).__name__.lower():
+            db.execute_sql(f"TRUNCATE {', '.join(tables)} CASCADE")
+        else:
+            for table in tables:
+                db.execute_sql(f"DELETE FROM {table}")
+    yield
+    if not db.is_closed():
+        db.close()
