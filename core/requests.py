@@ -10,6 +10,7 @@ import logging
 import re
 import time
 import uuid
+from contextvars import ContextVar
 from ipaddress import ip_address
 
 from starlette.datastructures import Headers, MutableHeaders
@@ -18,6 +19,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from core.logs import request_id_var, user_id_var
 
 access_log = logging.getLogger("cairn.access")
+
+# Who is calling, for the audit trail (set per request; read by services.audit).
+client_ip_var: ContextVar[str | None] = ContextVar("client_ip", default=None)
+user_agent_var: ContextVar[str | None] = ContextVar("user_agent", default=None)
+MAX_USER_AGENT_CHARS = 512
 
 REQUEST_ID_HEADER = "X-Request-ID"
 VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
@@ -75,11 +81,16 @@ class RequestContextMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        request_id = incoming_request_id(Headers(scope=scope))
-        scope.setdefault("state", {})["request_id"] = request_id
-        scope["state"]["client_ip"] = client_ip(scope, self.trusted_proxies)
-        rid_token = request_id_var.set(request_id)
-        uid_token = user_id_var.set(None)
+        headers = Headers(scope=scope)
+        request_id = incoming_request_id(headers)
+        ip = client_ip(scope, self.trusted_proxies)
+        scope.setdefault("state", {}).update(request_id=request_id, client_ip=ip)
+        tokens = [
+            (request_id_var, request_id_var.set(request_id)),
+            (user_id_var, user_id_var.set(None)),
+            (client_ip_var, client_ip_var.set(ip)),
+            (user_agent_var, user_agent_var.set(headers.get("user-agent", "")[:MAX_USER_AGENT_CHARS] or None)),
+        ]
         started = time.perf_counter()
         status = 500
 
@@ -101,8 +112,8 @@ class RequestContextMiddleware:
                     "operation": operation_of(scope),
                     "status": status,
                     "duration": round((time.perf_counter() - started) * 1000, 2),
-                    "ip": scope["state"]["client_ip"],
+                    "ip": ip,
                 },
             )
-            request_id_var.reset(rid_token)
-            user_id_var.reset(uid_token)
+            for var, token in tokens:
+                var.reset(token)
