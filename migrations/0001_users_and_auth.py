@@ -4,7 +4,7 @@
 def upgrade(m) -> None:
     m.execute("""
     CREATE TABLE users (
-        id {uuid} PRIMARY KEY,
+        id {uuid} NOT NULL PRIMARY KEY,
         email VARCHAR(254) NOT NULL,
         password_hash VARCHAR(100) NOT NULL,
         name VARCHAR(100) NOT NULL,
@@ -19,7 +19,7 @@ def upgrade(m) -> None:
     CREATE UNIQUE INDEX users_live_email_key ON users (LOWER(email)) WHERE deleted_at IS NULL;
 
     CREATE TABLE sessions (
-        id {uuid} PRIMARY KEY,
+        id {uuid} NOT NULL PRIMARY KEY,
         user_id {uuid} NOT NULL REFERENCES users (id) ON DELETE CASCADE,
         created_at {ts} NOT NULL,
         expires_at {ts} NOT NULL,
@@ -32,7 +32,7 @@ def upgrade(m) -> None:
     CREATE INDEX sessions_expires_at ON sessions (expires_at);
 
     CREATE TABLE refresh_tokens (
-        id {uuid} PRIMARY KEY,
+        id {uuid} NOT NULL PRIMARY KEY,
         session_id {uuid} NOT NULL REFERENCES sessions (id) ON DELETE CASCADE,
         token_hash VARCHAR(64) NOT NULL,
         created_at {ts} NOT NULL,
@@ -42,7 +42,7 @@ def upgrade(m) -> None:
     CREATE UNIQUE INDEX refresh_tokens_token_hash ON refresh_tokens (token_hash);
 
     CREATE TABLE one_time_tokens (
-        id {uuid} PRIMARY KEY,
+        id {uuid} NOT NULL PRIMARY KEY,
         user_id {uuid} NOT NULL REFERENCES users (id) ON DELETE CASCADE,
         purpose VARCHAR(32) NOT NULL,
         token_hash VARCHAR(64) NOT NULL,
@@ -55,7 +55,7 @@ def upgrade(m) -> None:
     CREATE UNIQUE INDEX one_time_tokens_token_hash ON one_time_tokens (token_hash);
 
     CREATE TABLE login_throttles (
-        id {uuid} PRIMARY KEY,
+        id {uuid} NOT NULL PRIMARY KEY,
         email VARCHAR(254) NOT NULL,
         failures INTEGER NOT NULL DEFAULT 0,
         window_started_at {ts} NOT NULL,

@@ -4,7 +4,7 @@
 def upgrade(m) -> None:
     m.execute("""
     CREATE TABLE projects (
-        id {uuid} PRIMARY KEY,
+        id {uuid} NOT NULL PRIMARY KEY,
         user_id {uuid} NOT NULL REFERENCES users (id),
         name VARCHAR(255) NOT NULL,
         description TEXT,
@@ -19,7 +19,7 @@ def upgrade(m) -> None:
     CREATE INDEX projects_owner_created_idx ON projects (user_id, created_at, id) WHERE deleted_at IS NULL;
 
     CREATE TABLE milestones (
-        id {uuid} PRIMARY KEY,
+        id {uuid} NOT NULL PRIMARY KEY,
         project_id {uuid} NOT NULL REFERENCES projects (id),
         title VARCHAR(255) NOT NULL,
         description TEXT,

@@ -4,7 +4,7 @@
 def upgrade(m) -> None:
     m.execute("""
     CREATE TABLE outbox (
-        id {uuid} PRIMARY KEY,
+        id {uuid} NOT NULL PRIMARY KEY,
         task VARCHAR(64) NOT NULL,
         queue VARCHAR(32) NOT NULL,
         payload TEXT NOT NULL,
@@ -22,7 +22,7 @@ def upgrade(m) -> None:
     CREATE INDEX outbox_topic_created_idx ON outbox (topic, created_at);
 
     CREATE TABLE audit_logs (
-        id {uuid} PRIMARY KEY,
+        id {uuid} NOT NULL PRIMARY KEY,
         action VARCHAR(64) NOT NULL,
         actor_id {uuid} REFERENCES users (id) ON DELETE SET NULL,
         target_type VARCHAR(32),

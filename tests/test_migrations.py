@@ -1,0 +1,85 @@
+"""The numbered migrations build exactly the schema the models describe, idempotently."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from peewee import Database
+from playhouse.schema_diff import diff_models
+
+import migrations
+from models import ALL_MODELS, db
+from models.db import init_db
+
+ROOT = Path(__file__).resolve().parent.parent
+# Indexes only PostgreSQL has (pg_trgm); the models stay backend-neutral.
+POSTGRES_ONLY_INDEXES = {"projects_name_trgm", "projects_description_trgm"}
+
+
+def _is_postgres(database: Database) -> bool:
+    return "postgres" in type(database.obj).__name__.lower()
+
+
+def _nullable_by_column(database: Database, table: str) -> dict[str, bool]:
+    return {column.name: column.null for column in database.get_columns(table)}
+
+
+def test_migrated_schema_matches_models(backend):
+    init_db(backend)
+    with db.connection_context():
+        changes = [line for group in diff_models(db, ALL_MODELS) for line in (group or [])]
+        drift = [line for line in changes if not any(name in str(line) for name in POSTGRES_ONLY_INDEXES)]
+        assert drift == []
+        for model in ALL_MODELS:
+            columns = _nullable_by_column(db, model._meta.table_name)
+            assert set(columns) == {field.column_name for field in model._meta.sorted_fields}, model
+            for field in model._meta.sorted_fields:
+                assert columns[field.column_name] == field.null, f"{model.__name__}.{field.name} nullability"
+
+
+def test_trigram_indexes_exist_on_postgres_only(backend):
+    init_db(backend)
+    with db.connection_context():
+        names = {index.name for index in db.get_indexes("projects")}
+        expected = POSTGRES_ONLY_INDEXES if _is_postgres(db) else set()
+    assert names & POSTGRES_ONLY_INDEXES == expected
+
+
+def test_migrating_twice_changes_nothing(backend):
+    init_db(backend)
+    assert migrations.migrate(db) == []
+    with db.connection_context():
+        versions = [row[0] for row in db.execute_sql("SELECT version FROM schema_migrations ORDER BY version")]
+    assert versions == migrations.available()
+
+
+def test_fresh_sqlite_database_is_migrated_by_the_command(tmp_path):
+    url = f"sqlite:///{tmp_path / 'fresh.db'}"
+    env = {"DATABASE_URL": url, "PATH": "/usr/bin:/bin", "LOG_LEVEL": "WARNING"}
+    first = subprocess.run([sys.executable, "manage.py", "migrate"], cwd=ROOT, env=env, capture_output=True, text=True)
+    assert first.returncode == 0, first.stderr
+    assert f"applied {len(migrations.available())} migration(s)" in first.stdout
+    again = subprocess.run([sys.executable, "manage.py", "migrate"], cwd=ROOT, env=env, capture_output=True, text=True)
+    assert "none (up to date)" in again.stdout
+
+
+def test_concurrent_migrations_do_not_collide(backend, tmp_path):
+    """Two `manage.py migrate` at once on an empty database: both succeed, each migration applied once."""
+    if backend.startswith("sqlite"):
+        url = f"sqlite:///{tmp_path / 'race.db'}"
+    else:
+        from tests.conftest import recreate_postgres_database
+
+        url = backend.rsplit("/", 1)[0] + "/" + backend.rsplit("/", 1)[1] + "_race"
+        recreate_postgres_database(url)
+    env = {"DATABASE_URL": url, "PATH": "/usr/bin:/bin", "LOG_LEVEL": "WARNING"}
+    runs = [
+        subprocess.Popen([sys.executable, "manage.py", "migrate"], cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]
+    outputs = [run.communicate(timeout=120)[0] for run in runs]
+    assert [run.returncode for run in runs] == [0, 0], outputs
+    applied_counts = sorted(int(out.split("applied ")[1].split(" ")[0]) for out in outputs)
+    assert applied_counts == [0, len(migrations.available())] or sum(applied_counts) == len(migrations.available())
