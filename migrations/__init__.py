@@ -84,10 +84,10 @@ def migrate(db: Database) -> list[str]:
     migrator = Migrator(db, _dialect(db))
     done: list[str] = []
     with db.connection_context():
-        _ensure_table(db)
         if migrator.is_postgres:
             db.execute_sql("SELECT pg_advisory_lock(%s)", (ADVISORY_LOCK_KEY,))
         try:
+            _ensure_table(db)
             for name in available():
                 if _apply_one(db, migrator, name):
                     log.info("applied migration %s", name)
