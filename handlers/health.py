@@ -20,3 +20,8 @@ def get_readiness() -> tuple[dict, int]:
     """503 when the database is down; 200 ``degraded`` when only the broker is."""
     report = health.readiness()
     return report, 503 if report["status"] == "down" else 200
+
+
+def get_metrics() -> tuple[str, int, dict]:
+    """Placeholder until the metrics work lands (issue 9)."""
+    return "", 200, {"Content-Type": "text/plain; version=0.0.4"}
