@@ -83,3 +83,122 @@ def test_docs_and_spec_are_served(client):
     assert spec.status_code == 200
     assert json.loads(spec.text)["openapi"].startswith("3.")
     assert client.get("/api/v1/openapi.yaml").status_code == 200
+
+
+def test_unhandled_exception_is_an_enveloped_500_without_trace(client, monkeypatch, caplog):
+    from services import health
+
+    def explode():
+        raise RuntimeError("kaboom-secret-internals")
+
+    monkeypatch.setattr(health, "readiness", explode)
+    response = client.get("/health/ready")
+    error = assert_error(response, 500, "INTERNAL_ERROR")
+    assert "kaboom" not in response.text
+    assert error["message"] == "Internal server error"
+    assert any(record.exc_info and "kaboom" in str(record.exc_info[1]) for record in caplog.records)
+
+
+def test_error_inside_middleware_is_still_json(app, clean_db, monkeypatch):
+    from core import requests as request_context
+
+    def explode(*_args, **_kwargs):
+        raise RuntimeError("middleware bug")
+
+    monkeypatch.setattr(request_context, "client_ip", explode)
+    # The outermost middleware re-raises after answering (for the server's log): let the client see the answer.
+    with app.test_client(raise_server_exceptions=False) as client:
+        response = client.get("/health")
+    assert response.status_code == 500
+    assert response.headers["content-type"] == "application/json"
+    assert response.json()["error"]["code"] == "INTERNAL_ERROR"
+
+
+def test_log_lines_are_json_with_request_fields(capsys):
+    import logging
+
+    from core.logs import configure_logging, request_id_var
+
+    configure_logging("INFO")
+    token = request_id_var.set("req-123")
+    try:
+        logging.getLogger("cairn.test").info("hello", extra={"method": "GET", "status": 200, "duration": 1.5})
+    finally:
+        request_id_var.reset(token)
+    line = json.loads(capsys.readouterr().err.strip().splitlines()[-1])
+    assert line["message"] == "hello"
+    assert line["requestId"] == "req-123"
+    assert line["level"] == "INFO"
+    assert {"timestamp", "userId", "method", "status", "duration"} <= set(line)
+
+
+def test_access_log_line_per_request(client, caplog):
+    caplog.set_level("INFO", logger="cairn.access")
+    client.get("/health", headers={"X-Request-ID": "trace-me"})
+    lines = [r for r in caplog.records if r.name == "cairn.access" and r.requestId == "trace-me"]
+    assert len(lines) == 1
+    assert (lines[0].method, lines[0].path, lines[0].status) == ("GET", "/health", 200)
+    assert lines[0].duration >= 0
+
+
+def test_ready_is_503_when_the_database_is_down(client, monkeypatch):
+    from services import health
+
+    monkeypatch.setattr(health, "database_ok", lambda: False)
+    response = client.get("/health/ready")
+    assert response.status_code == 503
+    assert response.json() == {"status": "down", "checks": {"database": "down", "redis": "ok"}}
+
+
+def test_ready_is_degraded_when_only_redis_is_down(client, monkeypatch):
+    from services import health
+
+    monkeypatch.setattr(health, "redis_ok", lambda: False)
+    response = client.get("/health/ready")
+    assert response.status_code == 200
+    assert response.json() == {"status": "degraded", "checks": {"database": "ok", "redis": "down"}}
+
+
+def test_json_body_without_content_type_is_415(client):
+    response = client.post("/api/v1/auth/login", content=b'{"email": "a@b.co", "password": "x"}')
+    assert_error(response, 415, "UNSUPPORTED_MEDIA_TYPE")
+
+
+def test_text_body_on_json_operation_is_415(client):
+    response = client.post("/api/v1/auth/login", content=b"hello", headers={"Content-Type": "text/plain"})
+    assert_error(response, 415, "UNSUPPORTED_MEDIA_TYPE")
+
+
+@pytest.mark.parametrize(
+    ("raw", "fragment"),
+    [
+        (b'{"email": "a@b.co", "email": "c@d.co", "password": "x"}', "duplicate key"),
+        (b"\xff\xfe{}", "UTF-8"),
+        (b"[" * 100000 + b"]" * 100000, "nested"),
+        (b'{"email": "a@b.co", "password": NaN}', "NaN"),
+        (b"{not json", "not valid JSON"),
+    ],
+)
+def test_malformed_json_is_a_400_naming_the_problem(client, raw, fragment):
+    response = client.post("/api/v1/auth/login", content=raw, headers={"Content-Type": "application/json"})
+    error = assert_error(response, 400, "VALIDATION_ERROR")
+    assert fragment in error["details"][0]["message"]
+
+
+def test_every_body_problem_is_listed(client):
+    response = client.post("/api/v1/auth/register", json={"email": "nope", "password": "short", "extra": 1})
+    error = assert_error(response, 400, "VALIDATION_ERROR")
+    fields = {detail["field"] for detail in error["details"]}
+    assert {"body.email", "body.password", "body.name"} <= fields
+
+
+def test_server_refuses_to_start_when_an_operation_does_not_resolve(settings, tmp_path, monkeypatch):
+    import app as app_module
+
+    spec = yaml.safe_load((SPEC_DIR / SPEC_FILE).read_text())
+    spec["paths"]["/health"]["get"]["operationId"] = "no_such_function"
+    (tmp_path / SPEC_FILE).write_text(yaml.safe_dump(spec))
+    monkeypatch.setattr(app_module, "SPEC_DIR", tmp_path)
+    broken = app_module.create_app(settings)
+    with pytest.raises(Exception, match="no_such_function"), broken.test_client():
+        pass
