@@ -31,7 +31,20 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError("CI is set: TEST_DATABASE_URL and REDIS_URL are required (no silent SQLite-only run)")
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """``postgres_only`` tests exist only where PostgreSQL does: deselected (not skipped) without it."""
+    if TEST_DATABASE_URL:
+        return
+    kept = [item for item in items if "postgres_only" not in item.keywords]
+    if len(kept) != len(items):
+        config.hook.pytest_deselected(items=[item for item in items if "postgres_only" in item.keywords])
+        items[:] = kept
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if metafunc.definition.get_closest_marker("postgres_only") and "backend" in metafunc.fixturenames:
+        metafunc.parametrize("backend", ["postgres"], scope="session", indirect=True)
+        return
     if "backend" in metafunc.fixturenames:
         metafunc.parametrize("backend", BACKENDS, scope="session", indirect=True)
 
