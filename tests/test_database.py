@@ -19,7 +19,8 @@ def _terminate_app_connections(database_url: str) -> int:
     conn.autocommit = True
     with conn.cursor() as cur:
         cur.execute(
-            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+            " WHERE datname = %s AND pid <> pg_backend_pid()",
             (name,),
         )
         killed = cur.fetchone()[0]
