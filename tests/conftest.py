@@ -32,13 +32,17 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """``postgres_only`` tests exist only where PostgreSQL does: deselected (not skipped) without it."""
-    if TEST_DATABASE_URL:
-        return
-    kept = [item for item in items if "postgres_only" not in item.keywords]
-    if len(kept) != len(items):
-        config.hook.pytest_deselected(items=[item for item in items if "postgres_only" in item.keywords])
-        items[:] = kept
+    """``postgres_only`` / ``redis_only`` tests exist only where that server is configured.
+
+    Without TEST_DATABASE_URL / REDIS_URL (a newcomer's laptop) they are deselected, not
+    skipped; CI always sets both (and refuses to run without them), so there they always run.
+    """
+    absent = {"postgres_only"} if not TEST_DATABASE_URL else set()
+    absent |= {"redis_only"} if not REDIS_URL else set()
+    dropped = [item for item in items if absent & set(item.keywords)]
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = [item for item in items if item not in dropped]
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
