@@ -53,6 +53,8 @@ def publish(message_id: UUID | str) -> bool:
         message = OutboxMessage.get_or_none(OutboxMessage.id == message_id)
         if message is None or message.state not in ("pending", "dispatched"):
             return False
+        if celery.conf.task_always_eager:
+            return _run_inline(message)
         try:
             celery.send_task(
                 message.task,
@@ -69,6 +71,13 @@ def publish(message_id: UUID | str) -> bool:
             .where((OutboxMessage.id == message.id) & (OutboxMessage.state == "pending"))
             .execute()
         )
+    return True
+
+
+def _run_inline(message: OutboxMessage) -> bool:
+    """Eager mode (in-process tests): ``send_task`` ignores ``task_always_eager``, so run the task here."""
+    celery.loader.import_default_modules()
+    celery.tasks[message.task].apply(args=[str(message.id)], headers={"request_id": message.request_id}, throw=True)
     return True
 
 
