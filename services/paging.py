@@ -1,0 +1,61 @@
+"""Page-number pagination over a total order, shared by every list operation.
+
+A list is ``{"data": [...], "meta": {"total", "page", "limit", "totalPages"}}``.
+The order always ends with the id (in the sort's direction), so equal sort keys
+cannot make a row appear on two pages or on none. ``total`` is an exact count
+of the filtered (unpaged) query; a page past the end costs no second query and
+returns an empty ``data`` with the same ``meta``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from peewee import Field, Ordering, Select
+
+from core.errors import field_error
+
+
+@dataclass(frozen=True)
+class SortKey:
+    """A sortable column; ``nulls_last`` keeps NULLs at the end in both directions."""
+
+    column: Field
+    nulls_last: bool = False
+
+
+def ordering(sort: str, keys: Mapping[str, SortKey], tiebreak: Field) -> list[Ordering]:
+    """ORDER BY terms for ``sort`` (``name`` or ``-name``), with ``tiebreak`` last.
+
+    Raises ApiError VALIDATION_ERROR (``query.sort``) for a key not in ``keys``
+    (the spec's enum already refuses them over HTTP).
+    """
+    descending = sort.startswith("-")
+    key = keys.get(sort.removeprefix("-"))
+    if key is None:
+        raise field_error("query.sort", f"must be one of {', '.join(sorted(keys))}, with an optional '-'")
+    nulls = "LAST" if key.nulls_last else None
+    if descending:
+        return [key.column.desc(nulls=nulls), tiebreak.desc()]
+    return [key.column.asc(nulls=nulls), tiebreak.asc()]
+
+
+def meta(total: int, page: int, limit: int) -> dict[str, int]:
+    return {"total": total, "page": page, "limit": limit, "totalPages": math.ceil(total / limit)}
+
+
+def paginate(
+    query: Select,
+    order: Iterable[Ordering],
+    page: int,
+    limit: int,
+    serialize: Callable[[Any], dict[str, Any]],
+) -> dict[str, Any]:
+    """One page of ``query`` (filtered, unordered) in ``order``: at most two queries, a count and a page."""
+    total = query.count()
+    offset = (page - 1) * limit
+    rows = query.order_by(*order).limit(limit).offset(offset) if offset < total else []
+    return {"data": [serialize(row) for row in rows], "meta": meta(total, page, limit)}

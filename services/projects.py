@@ -1,0 +1,178 @@
+"""Projects: the caller's own, soft-deleted, listed with search, filters and sorting.
+
+Ownership is part of every query: another user's project, a deleted one and a
+missing one are the same 404, so existence never leaks.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+from peewee import Expression
+
+from core.errors import ApiError, field_error, not_found
+from core.formats import rfc3339
+from models import Milestone, Project
+from models.db import utcnow
+from services import audit, milestones
+from services.paging import SortKey, ordering, paginate
+from services.tx import locked, writing
+
+SORT_KEYS = {
+    "name": SortKey(Project.name),
+    "createdAt": SortKey(Project.created_at),
+    "updatedAt": SortKey(Project.updated_at),
+    "status": SortKey(Project.status),
+}
+DEFAULT_SORT = "-createdAt"
+EMBEDDED_MILESTONES = 100
+
+
+def to_json(project: Project) -> dict[str, Any]:
+    return {
+        "id": str(project.id),
+        "name": project.name,
+        "description": project.description,
+        "status": project.status,
+        "createdAt": rfc3339(project.created_at),
+        "updatedAt": rfc3339(project.updated_at),
+    }
+
+
+def clean_title(field: str, value: str) -> str:
+    """A name or title without surrounding whitespace; raises VALIDATION_ERROR naming ``field`` if blank."""
+    trimmed = value.strip()
+    if not trimmed:
+        raise field_error(field, "must not be blank")
+    return trimmed
+
+
+def parse_id(value: Any) -> uuid.UUID | None:
+    """The UUID in ``value``, or None when it is not one (a malformed id finds nothing, never a 500)."""
+    try:
+        return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
+    except ValueError:
+        return None
+
+
+def owned_by(user_id: Any) -> Expression:
+    """The condition for the caller's live projects."""
+    return (Project.user == user_id) & Project.deleted_at.is_null()
+
+
+def find_owned(user_id: Any, project_id: Any, *, lock: bool = False, share: bool = False) -> Project:
+    """The caller's live project; with ``lock``, row-locked until the transaction ends.
+
+    Raises ApiError NOT_FOUND when it is missing, deleted or someone else's.
+    """
+    pid = parse_id(project_id)
+    if pid is None:
+        raise not_found("Project")
+    query = Project.select().where((Project.id == pid) & owned_by(user_id))
+    project = (locked(query, share=share) if lock else query).first()
+    if project is None:
+        raise not_found("Project")
+    return project
+
+
+def _search(term: str) -> Expression:
+    # .contains() escapes %, _ and \ (they match literally) and is ILIKE on PostgreSQL
+    # (served by the pg_trgm indexes). On SQLite it is LIKE: case-insensitive for ASCII only.
+    return Project.name.contains(term) | Project.description.contains(term)
+
+
+def list_projects(
+    user_id: Any,
+    *,
+    page: int = 1,
+    limit: int = 20,
+    search: str | None = None,
+    status: str | None = None,
+    sort: str = DEFAULT_SORT,
+) -> dict[str, Any]:
+    """One page of the caller's live projects. Raises VALIDATION_ERROR for an unknown sort key."""
+    condition = owned_by(user_id)
+    if search:
+        condition &= _search(search)
+    if status:
+        condition &= Project.status == status
+    order = ordering(sort, SORT_KEYS, Project.id)
+    return paginate(Project.select().where(condition), order, page, limit, to_json)
+
+
+def detail(project: Project) -> dict[str, Any]:
+    """The project with its first live milestones (one query for all of them)."""
+    return {**to_json(project), "milestones": milestones.embedded(project.id, EMBEDDED_MILESTONES)}
+
+
+def create_project(user_id: Any, fields: Mapping[str, Any]) -> dict[str, Any]:
+    """Create a project from ``{name, description?, status?}``. Raises VALIDATION_ERROR for a blank name."""
+    with writing():
+        project = Project.create(
+            user=user_id,
+            name=clean_title("body.name", fields["name"]),
+            description=fields.get("description"),
+            status=fields.get("status") or "active",
+        )
+    return to_json(project)
+
+
+def get_project(user_id: Any, project_id: Any) -> dict[str, Any]:
+    """The project with its live milestones. Raises NOT_FOUND."""
+    return detail(find_owned(user_id, project_id))
+
+
+def update_project(user_id: Any, project_id: Any, changes: Mapping[str, Any]) -> dict[str, Any]:
+    """Apply any of ``{name, description, status}`` (``description: None`` clears it); ``updatedAt`` moves.
+
+    Raises NOT_FOUND, or VALIDATION_ERROR for a blank name.
+    """
+    with writing():
+        project = find_owned(user_id, project_id, lock=True)
+        if "name" in changes:
+            project.name = clean_title("body.name", changes["name"])
+        if "description" in changes:
+            project.description = changes["description"]
+        if "status" in changes:
+            project.status = changes["status"]
+        project.touch()
+        project.save(only=[Project.name, Project.description, Project.status, Project.updated_at])
+        return detail(project)
+
+
+def delete_project(user_id: Any, project_id: Any, *, cascade: bool = False) -> None:
+    """Soft-delete a project (and, with ``cascade``, its live milestones) and audit it, in one transaction.
+
+    Raises NOT_FOUND, or CONFLICT while it has live milestones and ``cascade`` is false.
+    """
+    with writing():
+        # The lock makes a concurrent milestone create (which takes FOR SHARE) wait, so no
+        # live milestone can appear under a project that is being deleted.
+        project = find_owned(user_id, project_id, lock=True)
+        live = Milestone.select().where((Milestone.project == project.id) & Milestone.deleted_at.is_null())
+        if not cascade and live.exists():
+            raise ApiError("CONFLICT", "Project has live milestones; delete them first or pass cascade=true")
+        now = utcnow()
+        removed = (
+            Milestone.update(deleted_at=now, updated_at=now)
+            .where((Milestone.project == project.id) & Milestone.deleted_at.is_null())
+            .execute()
+        )
+        Project.update(deleted_at=now, updated_at=now).where(Project.id == project.id).execute()
+        audit.record("project.deleted", user_id, "project", project.id, {"milestonesDeleted": removed})
+
+
+def delete_all_owned_by(user_id: Any) -> int:
+    """Soft-delete every live project of a user and their live milestones (account deletion).
+
+    Runs in the caller's transaction when there is one; returns the number of projects deleted.
+    """
+    now = utcnow()
+    with writing():
+        owned = Project.select(Project.id).where(owned_by(user_id))
+        Milestone.update(deleted_at=now, updated_at=now).where(
+            Milestone.project.in_(owned) & Milestone.deleted_at.is_null()
+        ).execute()
+        return Project.update(deleted_at=now, updated_at=now).where(owned_by(user_id)).execute()
