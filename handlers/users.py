@@ -1,33 +1,46 @@
-"""Operations tagged `users` — PLACEHOLDER so the app starts while the real module is written.
+"""Operations tagged ``users``: the caller's own account, sessions and security events."""
 
-Every function answers 500 until implemented; replace this whole file."""
+from __future__ import annotations
 
-from core.errors import ApiError
+from typing import Any
 
+from handlers.presenters import audit_page, session_json, user_json
+from services import accounts, audit
 
-def get_me(*args, **kwargs):
-    raise ApiError("INTERNAL_ERROR", "not implemented yet")
-
-
-def update_me(*args, **kwargs):
-    raise ApiError("INTERNAL_ERROR", "not implemented yet")
+Reply = tuple[Any, int]
 
 
-def delete_me(*args, **kwargs):
-    raise ApiError("INTERNAL_ERROR", "not implemented yet")
+def get_me(user: str) -> Reply:
+    return {"user": user_json(accounts.get_me(user))}, 200
 
 
-def change_password(*args, **kwargs):
-    raise ApiError("INTERNAL_ERROR", "not implemented yet")
+def update_me(user: str, body: dict) -> Reply:
+    return {"user": user_json(accounts.update_me(user, name=body.get("name")))}, 200
 
 
-def list_sessions(*args, **kwargs):
-    raise ApiError("INTERNAL_ERROR", "not implemented yet")
+def delete_me(user: str) -> Reply:
+    """Soft-delete the account and its projects; every session ends."""
+    accounts.delete_me(user)
+    return "", 204
 
 
-def revoke_session(*args, **kwargs):
-    raise ApiError("INTERNAL_ERROR", "not implemented yet")
+def change_password(user: str, token_info: dict, body: dict) -> Reply:
+    """Ends the other sessions; this one stays."""
+    accounts.change_password(user, token_info["sid"], body["currentPassword"], body["newPassword"])
+    return "", 204
 
 
-def list_my_audit_logs(*args, **kwargs):
-    raise ApiError("INTERNAL_ERROR", "not implemented yet")
+def list_sessions(user: str, token_info: dict) -> Reply:
+    sessions = accounts.list_sessions(user)
+    return {"data": [session_json(session, token_info["sid"]) for session in sessions]}, 200
+
+
+def revoke_session(user: str, sessionId: str) -> Reply:
+    accounts.revoke_own_session(user, sessionId)
+    return "", 204
+
+
+def list_my_audit_logs(user: str, page: int = 1, limit: int = 20) -> Reply:
+    """Events the caller caused or that concern their account, newest first."""
+    rows, total = audit.list_events(user_id=user, page=page, limit=limit)
+    return audit_page(rows, total, page, limit), 200

@@ -6,6 +6,7 @@ from typing import Any
 
 from core.logs import request_id_var
 from core.requests import client_ip_var, user_agent_var
+from models import AuditLog
 from models.db import utcnow
 from services import outbox
 
@@ -46,3 +47,27 @@ def record(
         "occurredAt": utcnow().isoformat(),
     }
     outbox.enqueue("tasks.audit.write_audit_log", "audit", payload)
+
+
+def list_events(
+    actor_id: Any = None,
+    action: str | None = None,
+    page: int = 1,
+    limit: int = 20,
+    user_id: Any = None,
+) -> tuple[list[AuditLog], int]:
+    """One page of audit rows, newest first, and the total matching.
+
+    ``actor_id``: rows where that user acted. ``user_id``: rows about that user, as actor or as
+    the target user (a failed login on their account has no actor). ``action``: one action.
+    """
+    query = AuditLog.select()
+    if actor_id:
+        query = query.where(AuditLog.actor == actor_id)
+    if user_id:
+        about_user = (AuditLog.target_type == "user") & (AuditLog.target_id == str(user_id))
+        query = query.where((AuditLog.actor == user_id) | about_user)
+    if action:
+        query = query.where(AuditLog.action == action)
+    rows = query.order_by(AuditLog.created_at.desc(), AuditLog.id.desc()).paginate(page, limit)
+    return list(rows), query.count()

@@ -190,3 +190,41 @@ class Accounts:
 @pytest.fixture
 def accounts(clean_db) -> Accounts:
     return Accounts()
+
+
+@pytest.fixture
+def mailbox(settings: Settings):
+    """The emails written by the ``file`` backend during this test (tasks run inline in-process)."""
+    import shutil
+
+    from mailtools import Mailbox
+
+    shutil.rmtree(settings.mail_dir, ignore_errors=True)
+    return Mailbox(settings.mail_dir, settings.app_base_url)
+
+
+class Clock:
+    """The auth services' time, moved by the test instead of sleeping."""
+
+    def __init__(self) -> None:
+        from datetime import UTC, datetime
+
+        self.now = datetime.now(UTC)
+
+    def __call__(self):
+        return self.now
+
+    def advance(self, **delta) -> None:
+        from datetime import timedelta
+
+        self.now += timedelta(**delta)
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
+    """Controls ``services.auth.clock`` (lockouts, token and session expiry) for one test."""
+    from services import auth
+
+    fake = Clock()
+    monkeypatch.setattr(auth, "clock", fake)
+    return fake

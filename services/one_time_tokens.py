@@ -1,0 +1,77 @@
+"""One-time tokens (email verification, password reset), with no secret ever stored.
+
+The token in an email link is derived from the id of the outbox row that asked
+for the email: ``base64url(HMAC-SHA256(JWT_SECRET, "one-time:" + outbox_id))``.
+So the outbox payload carries no secret, and a retried or redelivered task
+derives the very same token. Only the token's SHA-256 is stored (insert if
+absent); it expires a fixed time after the row was written, whenever it is sent.
+
+A token is consumed by one conditional ``UPDATE`` whose row count says whether
+this caller won: single use, even under concurrent requests.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+from datetime import datetime, timedelta
+from uuid import UUID
+
+from core.config import get_settings
+from core.tokens import hash_token
+from models import OneTimeToken, OutboxMessage
+from models.db import utcnow
+
+VERIFY_EMAIL = "verify_email"
+RESET_PASSWORD = "reset_password"
+TTL = {VERIFY_EMAIL: timedelta(hours=24), RESET_PASSWORD: timedelta(minutes=60)}
+
+
+def derive(outbox_id: UUID | str) -> str:
+    """The link token for an outbox row (deterministic, unguessable without JWT_SECRET)."""
+    key = get_settings().jwt_secret.encode("utf-8")
+    digest = hmac.new(key, f"one-time:{UUID(str(outbox_id))}".encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+
+
+def issue_for(message: OutboxMessage, purpose: str, user_id: UUID | str) -> str:
+    """Store the hash of the row's token (once) and return the token for the link."""
+    token = derive(message.id)
+    OneTimeToken.insert(
+        user=user_id,
+        purpose=purpose,
+        token_hash=hash_token(token),
+        created_at=message.created_at,
+        expires_at=message.created_at + TTL[purpose],
+    ).on_conflict_ignore().execute()
+    return token
+
+
+def consume(token: str, purpose: str, now: datetime | None = None) -> str | None:
+    """Mark a live token used and return its user id; None if unknown, used, expired or another purpose."""
+    now = now or utcnow()
+    token_hash = hash_token(token)
+    won = (
+        OneTimeToken.update(used_at=now)
+        .where(
+            (OneTimeToken.token_hash == token_hash)
+            & (OneTimeToken.purpose == purpose)
+            & OneTimeToken.used_at.is_null()
+            & (OneTimeToken.expires_at > now)
+        )
+        .execute()
+    )
+    if not won:
+        return None
+    row = OneTimeToken.select(OneTimeToken.user).where(OneTimeToken.token_hash == token_hash).get()
+    return str(row.user_id)
+
+
+def void_all(user_id: UUID | str, purpose: str, now: datetime | None = None) -> int:
+    """Use up every outstanding token of this purpose (a reset link dies once the password changes)."""
+    return (
+        OneTimeToken.update(used_at=now or utcnow())
+        .where((OneTimeToken.user == user_id) & (OneTimeToken.purpose == purpose) & OneTimeToken.used_at.is_null())
+        .execute()
+    )
