@@ -32,6 +32,14 @@ Project.add_index(
         name="projects_owner_created_idx",
     )
 )
+# One per list order (migrations/0005): the page and its count come straight from the index.
+for _name, _key in (
+    ("projects_owner_name_idx", (Project.name,)),
+    ("projects_owner_updated_idx", (Project.updated_at,)),
+    ("projects_owner_status_idx", (Project.status,)),
+    ("projects_owner_status_created_idx", (Project.status, Project.created_at)),
+):
+    Project.add_index(Project.index(Project.user, *_key, Project.id, where=Project.deleted_at.is_null(), name=_name))
 
 
 class Milestone(TimestampedModel):
