@@ -365,8 +365,8 @@ def test_an_expired_access_token_is_token_expired(client, settings):
 @pytest.mark.parametrize(
     "forge",
     [
-        lambda claims, secret: jwt.encode(claims, "not-the-server-secret-but-32-bytes-long", algorithm="HS256"),
-        lambda claims, secret: f"{_b64({'alg': 'none', 'typ': 'JWT'})}.{_b64(claims)}.",
+        lambda claims, _secret: jwt.encode(claims, "not-the-server-secret-but-32-bytes-long", algorithm="HS256"),
+        lambda claims, _secret: f"{_b64({'alg': 'none', 'typ': 'JWT'})}.{_b64(claims)}.",
         lambda claims, secret: jwt.encode({**claims, "aud": "another-api"}, secret, algorithm="HS256"),
         lambda claims, secret: jwt.encode({**claims, "iss": "someone-else"}, secret, algorithm="HS256"),
         lambda claims, secret: jwt.encode({**claims, "sid": str(uuid.uuid4())}, secret, algorithm="HS256"),

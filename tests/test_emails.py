@@ -1,0 +1,185 @@
+"""Email rendering, the three delivery backends, and the send task's idempotency."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import socket
+
+import pytest
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult
+from mailtools import bodies, parse, read_folder
+
+from core import config, mailer
+from models import OneTimeToken, OutboxMessage, User, db
+from models.db import utcnow
+from services import emails
+from tasks.emails import send_email
+from tasks.templates import render
+
+KEY = "5b1f7c3a-2e4d-4a9b-b6c8-0d1e2f3a4b5c"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Sink:
+    """An aiosmtpd handler that keeps what it receives."""
+
+    def __init__(self) -> None:
+        self.received: list[tuple[list[str], bytes]] = []
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's hook name
+        self.received.append((envelope.rcpt_tos, envelope.content))
+        return "250 OK"
+
+
+@pytest.fixture
+def use(monkeypatch, settings):
+    """Run with some settings changed: ``use(email_backend="console")``."""
+
+    def apply(**changes):
+        monkeypatch.setattr(config, "_current", dataclasses.replace(settings, **changes))
+
+    config.use_settings(settings)
+    return apply
+
+
+# Rendering -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["verify_email", "reset_password"])
+def test_link_emails_have_the_link_in_text_and_html(kind):
+    email = render(kind, "ann@example.com", "Ann", "http://app.test/page?token=abc")
+    assert "http://app.test/page?token=abc" in email.text
+    assert 'href="http://app.test/page?token=abc"' in email.html
+    assert email.subject.startswith("Cairn: ")
+
+
+def test_names_are_escaped_in_html():
+    email = render("password_changed", "ann@example.com", "<script>alert(1)</script>")
+    assert "<script>" not in email.html
+    assert "&lt;script&gt;" in email.html
+    assert "<script>alert(1)</script>" in email.text
+
+
+def test_a_message_is_text_with_an_html_alternative_and_a_stable_message_id(settings):
+    message = mailer.build(render("password_changed", "ann@example.com", "Ann"), KEY, settings)
+    assert message.get_content_type() == "multipart/alternative"
+    assert message["Message-ID"] == f"<{KEY}@cairn.local>"
+    assert message["To"] == "ann@example.com"
+    assert message["From"] == settings.mail_from
+    text, html = bodies(parse(message.as_bytes()))
+    assert "password" in text
+    assert html.startswith("<!doctype html>")
+
+
+# Backends ------------------------------------------------------------------------------------
+
+
+def test_file_backend_writes_one_eml_per_message_atomically(settings, use, tmp_path):
+    use(email_backend="file", mail_dir=tmp_path / "mail")
+    message = mailer.build(render("password_changed", "ann@example.com", "Ann"), KEY)
+    mailer.send(message, KEY)
+    mailer.send(message, KEY)  # a resend rewrites the same file
+    assert [path.name for path in (tmp_path / "mail").iterdir()] == [f"{KEY}.eml"]
+    [stored] = read_folder(tmp_path / "mail")
+    assert stored["Message-ID"] == message["Message-ID"]
+
+
+def test_console_backend_prints_the_message_but_logs_no_body(use, capsys, caplog):
+    use(email_backend="console")
+    message = mailer.build(render("reset_password", "ann@example.com", "Ann", "http://app.test/r?token=SECRET1"), KEY)
+    with caplog.at_level(logging.INFO, logger="cairn.mailer"):
+        mailer.send(message, KEY)
+    printed = capsys.readouterr().out
+    assert "To: ann@example.com" in printed
+    assert "token=SECRET1" in printed
+    assert "SECRET1" not in caplog.text
+
+
+def test_smtp_backend_delivers_and_logs_in_when_configured(use):
+    sink, port = Sink(), free_port()
+    logins: list[tuple[bytes, bytes]] = []
+
+    def authenticator(server, session, envelope, mechanism, auth_data):
+        logins.append((auth_data.login, auth_data.password))
+        return AuthResult(success=True)
+
+    controller = Controller(sink, hostname="127.0.0.1", port=port, authenticator=authenticator, auth_require_tls=False)
+    controller.start()
+    try:
+        use(email_backend="smtp", smtp_host="127.0.0.1", smtp_port=port, smtp_user="mailer", smtp_password="pw")
+        message = mailer.build(render("password_changed", "ann@example.com", "Ann"), KEY)
+        mailer.send(message, KEY)
+    finally:
+        controller.stop()
+    [(recipients, raw)] = sink.received
+    assert recipients == ["ann@example.com"]
+    assert parse(raw)["Message-ID"] == f"<{KEY}@cairn.local>"
+    assert logins == [(b"mailer", b"pw")]
+
+
+def test_smtp_backend_raises_when_the_server_is_down(use):
+    use(email_backend="smtp", smtp_host="127.0.0.1", smtp_port=free_port())
+    with pytest.raises(ConnectionRefusedError):
+        mailer.send(mailer.build(render("password_changed", "a@example.com", "A"), KEY), KEY)
+
+
+# The task ------------------------------------------------------------------------------------
+
+
+def queue(user: User, kind: str) -> OutboxMessage:
+    """An outbox row as a request would write it, without publishing it."""
+    with db.atomic():
+        emails.queue_email(kind, user.id, user.email)
+        return OutboxMessage.select().order_by(OutboxMessage.created_at.desc()).first()
+
+
+@pytest.fixture
+def unpublished(monkeypatch):
+    """Keep ``enqueue`` from publishing, so the test decides when (and how often) the task runs."""
+    monkeypatch.setattr(db.obj, "after_commit", lambda _fn: None)
+
+
+def test_a_redelivered_message_sends_nothing_twice(accounts, mailbox, unpublished):
+    row = queue(accounts.create(email="ann@example.com"), "verify_email")
+    assert send_email.apply(args=[str(row.id)]).get() == "done"
+    assert send_email.apply(args=[str(row.id)]).get() == "skipped"
+    assert len(mailbox.messages()) == 1
+
+
+def test_a_resend_after_a_crash_reuses_the_token_and_the_message_id(accounts, mailbox, unpublished):
+    row = queue(accounts.create(email="ann@example.com"), "reset_password")
+    send_email.apply(args=[str(row.id)])
+    first = mailbox.messages()[0]
+    token = mailbox.token("ann@example.com", "reset-password")
+    # The worker died after the SMTP server accepted the message, before the row was marked done:
+    OutboxMessage.update(state="dispatched", finished_at=None).where(OutboxMessage.id == row.id).execute()
+    send_email.apply(args=[str(row.id)])
+    [again] = mailbox.messages()  # the file backend rewrote the same file
+    assert again["Message-ID"] == first["Message-ID"]
+    assert mailbox.token("ann@example.com", "reset-password") == token
+    assert OneTimeToken.select().count() == 1
+
+
+def test_the_payload_carries_no_secret(accounts, unpublished):
+    row = queue(accounts.create(email="ann@example.com"), "reset_password")
+    assert set(json.loads(row.payload)) == {"kind", "userId", "to"}
+
+
+def test_no_email_for_a_deleted_account_or_an_already_verified_address(accounts, mailbox, unpublished):
+    gone = accounts.create(email="gone@example.com")
+    verified = accounts.create(email="done@example.com")
+    rows = [queue(gone, "reset_password"), queue(verified, "verify_email")]
+    User.update(deleted_at=utcnow()).where(User.id == gone.id).execute()
+    User.update(email_verified_at=utcnow()).where(User.id == verified.id).execute()
+    for row in rows:
+        assert send_email.apply(args=[str(row.id)]).get() == "done"
+    assert mailbox.messages() == []
+    assert OneTimeToken.select().count() == 0
