@@ -19,8 +19,11 @@ from connexion.options import SwaggerUIOptions
 from celery_app import configure_celery
 from core.body import RequestBodyMiddleware
 from core.config import Settings, load_settings, use_settings
+from core.cors import CorsMiddleware, cors_options
 from core.errors import handle, register_error_handlers
+from core.headers import SecurityHeadersMiddleware
 from core.logs import configure_logging
+from core.ratelimit import RateLimiter, RateLimitHeadersMiddleware, RateLimitMiddleware
 from core.requests import RequestContextMiddleware
 from core.validation import VALIDATOR_MAP
 from models.db import db, init_db
@@ -64,6 +67,22 @@ def _attach_database(app: FlaskApp) -> None:
             db.close()
 
 
+def _add_security_middleware(app: FlaskApp, settings: Settings) -> None:
+    """CORS and the rate-limit headers inside the request context (ids, access log) and outside the
+    error handlers (so errors get them); the limiter itself after routing, where the operation is known."""
+    if settings.cors_origins:
+        app.add_middleware(
+            CorsMiddleware, position=MiddlewarePosition.BEFORE_EXCEPTION, **cors_options(settings.cors_origins)
+        )
+    app.add_middleware(RateLimitHeadersMiddleware, position=MiddlewarePosition.BEFORE_EXCEPTION)
+    app.add_middleware(
+        RateLimitMiddleware,
+        position=MiddlewarePosition.BEFORE_SECURITY,
+        limiter=RateLimiter.from_settings(settings),
+        trusted_proxies=settings.trusted_proxies,
+    )
+
+
 def create_app(settings: Settings | None = None) -> FlaskApp:
     """Build the ASGI app. Fails loudly (at lifespan start-up) if an operationId does not resolve."""
     settings = use_settings((settings or load_settings()).check())
@@ -80,7 +99,12 @@ def create_app(settings: Settings | None = None) -> FlaskApp:
     app = FlaskApp(
         __name__,
         specification_dir=str(SPEC_DIR),
-        middlewares=[partial(ServerErrorMiddleware, handler=handle), *ConnexionMiddleware.default_middlewares[1:]],
+        middlewares=[
+            # Outermost, so that even the last-resort 500 carries the security headers.
+            partial(SecurityHeadersMiddleware, trusted_proxies=settings.trusted_proxies),
+            partial(ServerErrorMiddleware, handler=handle),
+            *ConnexionMiddleware.default_middlewares[1:],
+        ],
     )
     app.add_api(
         SPEC_FILE,
@@ -95,6 +119,7 @@ def create_app(settings: Settings | None = None) -> FlaskApp:
         position=MiddlewarePosition.BEFORE_EXCEPTION,
         trusted_proxies=settings.trusted_proxies,
     )
+    _add_security_middleware(app, settings)
     register_error_handlers(app, methods_by_path(spec))
     _attach_database(app)
     return app

@@ -10,6 +10,9 @@ import ipaddress
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
+
+from limits import parse_many
 
 ROOT = Path(__file__).resolve().parent.parent
 VAR_DIR = ROOT / "var"
@@ -52,6 +55,37 @@ def _list(raw: str) -> tuple[str, ...]:
     return tuple(item.strip() for item in raw.split(",") if item.strip())
 
 
+def _rate(name: str, raw: str) -> str:
+    """One rate in the ``limits`` notation, e.g. ``100/minute``."""
+    try:
+        ok = len(parse_many(raw)) == 1
+    except ValueError:
+        ok = False
+    if not ok:
+        raise ConfigError(f"{name} must be one rate such as 100/minute, got {raw!r}")
+    return raw
+
+
+def _origins(name: str, raw: str) -> tuple[str, ...]:
+    """Exact origins (``scheme://host[:port]``). ``*`` is refused: CORS here sends credentials."""
+    origins = _list(raw)
+    for origin in origins:
+        if not _is_exact_origin(origin):
+            raise ConfigError(f"{name} must list origins like https://app.example.com (no '*'), got {origin!r}")
+    return origins
+
+
+def _is_exact_origin(origin: str) -> bool:
+    """What a browser sends in ``Origin``: lower-case scheme and host, an optional port, nothing else."""
+    try:
+        parts = urlsplit(origin)
+        _ = parts.port  # raises on a malformed port
+    except ValueError:
+        return False
+    bare = not (parts.username or parts.path or parts.query or parts.fragment)
+    return parts.scheme in ("http", "https") and bool(parts.hostname) and bare and origin == origin.lower()
+
+
 def _networks(name: str, raw: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
     try:
         return tuple(ipaddress.ip_network(item, strict=False) for item in _list(raw))
@@ -82,6 +116,7 @@ class Settings:
     cors_origins: tuple[str, ...] = ()
     rate_limit_default: str = "100/minute"
     rate_limit_auth: str = "10/minute"
+    rate_limit_prefix: str = "cairn"
     trusted_proxies: tuple = ()
     log_level: str = "INFO"
     port: int = 8000
@@ -145,9 +180,10 @@ def load_settings(environ: os._Environ | dict | None = None) -> Settings:
         smtp_password=get("SMTP_PASSWORD"),
         smtp_starttls=_bool("SMTP_STARTTLS", get("SMTP_STARTTLS", "false")),
         mail_from=get("MAIL_FROM", defaults.mail_from),
-        cors_origins=_list(get("CORS_ORIGINS")),
-        rate_limit_default=get("RATE_LIMIT_DEFAULT", defaults.rate_limit_default),
-        rate_limit_auth=get("RATE_LIMIT_AUTH", defaults.rate_limit_auth),
+        cors_origins=_origins("CORS_ORIGINS", get("CORS_ORIGINS")),
+        rate_limit_default=_rate("RATE_LIMIT_DEFAULT", get("RATE_LIMIT_DEFAULT", defaults.rate_limit_default)),
+        rate_limit_auth=_rate("RATE_LIMIT_AUTH", get("RATE_LIMIT_AUTH", defaults.rate_limit_auth)),
+        rate_limit_prefix=get("RATE_LIMIT_PREFIX") or defaults.rate_limit_prefix,
         trusted_proxies=_networks("TRUSTED_PROXIES", get("TRUSTED_PROXIES")),
         log_level=get("LOG_LEVEL", "INFO").upper(),
         port=_int("PORT", get("PORT", "8000")),

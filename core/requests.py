@@ -44,7 +44,7 @@ def client_ip(scope: Scope, trusted_proxies: tuple = ()) -> str:
     """The caller's address: the socket peer, or X-Forwarded-For's right-most untrusted hop
     when the peer is a trusted proxy (a forged header from anyone else changes nothing)."""
     peer = (scope.get("client") or ("unknown", 0))[0]
-    if not trusted_proxies or not _is_trusted(peer, trusted_proxies):
+    if not peer_is_trusted(scope, trusted_proxies):
         return peer
     forwarded = Headers(scope=scope).get("x-forwarded-for", "")
     hops = [hop.strip() for hop in forwarded.split(",") if hop.strip()]
@@ -52,6 +52,12 @@ def client_ip(scope: Scope, trusted_proxies: tuple = ()) -> str:
         if not _is_trusted(hop, trusted_proxies):
             return hop if _is_ip(hop) else peer
     return hops[0] if hops and _is_ip(hops[0]) else peer
+
+
+def peer_is_trusted(scope: Scope, trusted_proxies: tuple = ()) -> bool:
+    """True when the socket peer is in TRUSTED_PROXIES, so its X-Forwarded-* headers count."""
+    peer = (scope.get("client") or ("unknown", 0))[0]
+    return bool(trusted_proxies) and _is_trusted(peer, trusted_proxies)
 
 
 def _is_ip(text: str) -> bool:
