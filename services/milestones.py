@@ -110,7 +110,10 @@ def create_milestone(user_id: Any, project_id: Any, fields: Mapping[str, Any]) -
     with writing():
         # FOR SHARE: a concurrent delete of the project waits for us, then sees this milestone.
         project = projects.find_owned(user_id, project_id, lock=True, share=True)
+        now = utcnow()
         milestone = Milestone.create(
+            created_at=now,
+            updated_at=now,
             project=project.id,
             title=projects.clean_title("body.title", fields["title"]),
             description=fields.get("description"),

@@ -109,8 +109,11 @@ def detail(project: Project) -> dict[str, Any]:
 
 def create_project(user_id: Any, fields: Mapping[str, Any]) -> dict[str, Any]:
     """Create a project from ``{name, description?, status?}``. Raises VALIDATION_ERROR for a blank name."""
+    now = utcnow()
     with writing():
         project = Project.create(
+            created_at=now,
+            updated_at=now,
             user=user_id,
             name=clean_title("body.name", fields["name"]),
             description=fields.get("description"),
