@@ -1,6 +1,7 @@
 """The caller's own account: profile, password, deletion and sessions; and the admin command.
 
-Every change and its outbox rows (emails, audit events) share one ``db.atomic()``.
+Every change and its outbox rows (emails, audit events) share one write transaction
+(``services.tx.writing``).
 """
 
 from __future__ import annotations
@@ -11,8 +12,8 @@ from peewee import IntegrityError
 
 from core.errors import ApiError, field_error, not_found
 from core.passwords import hash_password, verify_password
-from models import Milestone, Project, Session, User, db
-from services import audit, auth, emails, one_time_tokens
+from models import Milestone, Project, Session, User
+from services import audit, auth, emails, one_time_tokens, tx
 
 # The contract's NewPassword and PersonName rules, for the one caller that bypasses the contract (the CLI).
 PASSWORD_RULE = re.compile(r"^(?=.*[A-Z])(?=.*[0-9])[^\x00-\x1F\x7F]{8,}$")
@@ -44,7 +45,7 @@ def change_password(user_id: str, session_id: str, current_password: str, new_pa
         raise field_error("body.currentPassword", "is not the current password")
     password_hash = hash_password(new_password)
     now = auth.clock()
-    with db.atomic():
+    with tx.writing():
         User.update(password_hash=password_hash, updated_at=now).where(User.id == user_id).execute()
         auth.revoke_sessions(user_id, now, keep=session_id)
         one_time_tokens.void_all(user_id, one_time_tokens.RESET_PASSWORD, now)
@@ -59,7 +60,7 @@ def delete_me(user_id: str) -> None:
     """
     now = auth.clock()
     live_projects = Project.select(Project.id).where((Project.user == user_id) & Project.deleted_at.is_null())
-    with db.atomic():
+    with tx.writing():
         Milestone.update(deleted_at=now, updated_at=now).where(
             Milestone.project.in_(live_projects) & Milestone.deleted_at.is_null()
         ).execute()
@@ -85,7 +86,7 @@ def list_sessions(user_id: str) -> list[Session]:
 
 def revoke_own_session(user_id: str, session_id: str) -> None:
     """End one of the caller's live sessions. Raises 404 for anyone else's, a dead or an unknown one."""
-    with db.atomic():
+    with tx.writing():
         if not auth.revoke_session(session_id, auth.clock(), user_id):
             raise not_found("Session")
         audit.record("auth.logout", user_id, "session", session_id, {"sessionId": session_id})
@@ -113,7 +114,7 @@ def create_or_promote_admin(email: str, password: str, name: str = "Administrato
     password_hash = hash_password(password)
     now = auth.clock()
     try:
-        with db.atomic():
+        with tx.writing():
             user = User.create(
                 email=email, password_hash=password_hash, name=name, role="admin", created_at=now, updated_at=now
             )

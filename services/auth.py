@@ -2,8 +2,9 @@
 password reset and email verification.
 
 Each use case changes state and writes its outbox rows (emails, audit events) in
-one ``db.atomic()``. bcrypt runs outside transactions: it is the slow part and
-must not hold a connection's locks.
+one write transaction (``services.tx.writing``: ``BEGIN IMMEDIATE`` on SQLite, so a
+read-then-write cannot fail half-way when a worker commits in between). bcrypt runs
+outside transactions: it is the slow part and must not hold the write lock.
 
 Time comes from ``clock`` so tests can move it instead of sleeping.
 """
@@ -21,9 +22,9 @@ from core.errors import ApiError, field_error
 from core.passwords import dummy_hash, hash_password, too_long, verify_password
 from core.requests import client_ip_var, user_agent_var
 from core.tokens import ACCESS_TOKEN_TTL, REFRESH_TOKEN_TTL, hash_token, issue_access_token, new_opaque_token
-from models import LoginThrottle, RefreshToken, Session, User, db
+from models import LoginThrottle, RefreshToken, Session, User
 from models.db import utcnow
-from services import audit, emails, one_time_tokens
+from services import audit, emails, one_time_tokens, tx
 
 clock: Callable[[], datetime] = utcnow
 
@@ -125,7 +126,7 @@ def register(email: str, password: str, name: str) -> tuple[User, Tokens]:
     password_hash = hash_password(password)
     now = clock()
     try:
-        with db.atomic():
+        with tx.writing():
             user = User.create(
                 email=email, password_hash=password_hash, name=name.strip(), created_at=now, updated_at=now
             )
@@ -181,7 +182,7 @@ def _count_failure(email: str, now: datetime) -> bool:
 
 def _login_failed(email: str, user: User | None, now: datetime) -> None:
     target = user.id if user else None
-    with db.atomic():
+    with tx.writing():
         audit.record("auth.login_failed", None, "user" if user else None, target, {"email": email})
         if _count_failure(email, now):
             audit.record("auth.account_locked", None, "user" if user else None, target, {"email": email})
@@ -204,7 +205,7 @@ def login(email: str, password: str) -> tuple[User, Tokens]:
     if not (user and matches):
         _login_failed(email, user, now)
         raise ApiError("INVALID_CREDENTIALS", "Invalid email or password")
-    with db.atomic():
+    with tx.writing():
         LoginThrottle.delete().where(LoginThrottle.email == email).execute()
         tokens = start_session(user, now)
         audit.record("auth.login_succeeded", user.id, "user", user.id, {"sessionId": tokens.session_id})
@@ -217,7 +218,7 @@ def login(email: str, password: str) -> tuple[User, Tokens]:
 def _reuse_detected(token: RefreshToken, now: datetime) -> ApiError:
     """A rotated token came back: someone holds a copy. End the whole session."""
     session = token.session
-    with db.atomic():
+    with tx.writing():
         revoke_session(str(session.id), now)
         audit.record(
             "auth.token_reuse_detected", session.user_id, "session", session.id, {"sessionId": str(session.id)}
@@ -248,7 +249,7 @@ def refresh(refresh_token: str | None) -> Tokens:
         raise unauthorized()
     if token.used_at:
         raise _reuse_detected(token, now)
-    with db.atomic():
+    with tx.writing():
         rotated = (
             RefreshToken.update(used_at=now)
             .where((RefreshToken.id == token.id) & RefreshToken.used_at.is_null())
@@ -264,7 +265,7 @@ def refresh(refresh_token: str | None) -> Tokens:
 def logout(user_id: str, session_id: str) -> None:
     """End the caller's session: its access and refresh tokens get 401 from now on."""
     now = clock()
-    with db.atomic():
+    with tx.writing():
         revoke_session(session_id, now, user_id)
         audit.record("auth.logout", user_id, "session", session_id, {"sessionId": session_id})
 
@@ -277,7 +278,7 @@ def forgot_password(email: str) -> None:
     user = live_user_by_email(normalise_email(email))
     if user is None:
         return
-    with db.atomic():
+    with tx.writing():
         queued = emails.queue_email(one_time_tokens.RESET_PASSWORD, user.id, user.email)
         audit.record("auth.password_reset_requested", None, "user", user.id, {"emailQueued": queued})
 
@@ -299,7 +300,7 @@ def reset_password(token: str, password: str) -> None:
     check_password_bytes(password, "body.password")
     password_hash = hash_password(password)
     now = clock()
-    with db.atomic():
+    with tx.writing():
         user = _live_user(one_time_tokens.consume(token, one_time_tokens.RESET_PASSWORD, now))
         if user is None:
             raise invalid_token()  # rolls the consumption back: nothing was spent
@@ -317,7 +318,7 @@ def reset_password(token: str, password: str) -> None:
 def verify_email(token: str) -> User:
     """Mark the address verified. Raises 400 ``INVALID_TOKEN`` for an unknown, used or expired token."""
     now = clock()
-    with db.atomic():
+    with tx.writing():
         user = _live_user(one_time_tokens.consume(token, one_time_tokens.VERIFY_EMAIL, now))
         if user is None:
             raise invalid_token()
@@ -332,5 +333,5 @@ def resend_verification(user_id: str) -> None:
     user = User.get_by_id(user_id)
     if user.email_verified_at:
         return
-    with db.atomic():
+    with tx.writing():
         emails.queue_email(one_time_tokens.VERIFY_EMAIL, user.id, user.email)
