@@ -14,6 +14,7 @@ import sys
 import time
 
 from core.config import get_settings
+from core.errors import ApiError
 from core.logs import configure_logging
 from models.db import db, init_db
 
@@ -38,8 +39,13 @@ def cmd_create_admin(args: argparse.Namespace) -> int:
 
     _open_database()
     password = args.password or os.environ.get("ADMIN_PASSWORD") or getpass.getpass("Password: ")
-    with db.connection_context():
-        user, created = accounts.create_or_promote_admin(args.email, password, args.name)
+    try:
+        with db.connection_context():
+            user, created = accounts.create_or_promote_admin(args.email, password, args.name)
+    except ApiError as exc:
+        problems = "; ".join(f"{d['field']} {d['message']}" for d in exc.details or []) or exc.message
+        print(f"create-admin: {problems}", file=sys.stderr)
+        return 2
     print(f"{'created' if created else 'promoted'} admin {user.email} ({user.id})")
     return 0
 

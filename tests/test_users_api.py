@@ -186,3 +186,15 @@ def test_create_admin_refuses_what_the_api_would(clean_db, email, password, name
         accounts_service.create_or_promote_admin(email, password, name)
     assert raised.value.details[0]["field"] == field
     assert User.select().count() == 0
+
+
+def test_the_create_admin_command(clean_db, capsys):
+    import manage
+
+    assert manage.main(["create-admin", "Ops@example.com", "--password", "Admin-Pass-1"]) == 0
+    assert "created admin ops@example.com" in capsys.readouterr().out
+    assert manage.main(["create-admin", "ops@example.com", "--password", "unused"]) == 0
+    assert "promoted admin ops@example.com" in capsys.readouterr().out
+    assert manage.main(["create-admin", "new@example.com", "--password", "short"]) == 2
+    assert "password needs 8 characters" in capsys.readouterr().err
+    assert User.select().count() == 1
