@@ -437,3 +437,47 @@ def test_delete_all_owned_by_removes_only_that_users_projects(owner, stranger):
     assert projects.list_projects(owner.id)["meta"]["total"] == 0
     assert Milestone.get().deleted_at is not None
     assert projects.get_project(stranger.id, theirs["id"])["name"] == "Theirs"
+
+
+@pytest.mark.postgres_only
+def test_delete_waits_for_a_milestone_being_added_and_then_conflicts(owner):
+    """The project's row lock orders a concurrent create and delete: no live milestone under a deleted project."""
+    import threading
+
+    from models import db
+    from services.tx import writing
+
+    project = projects.create_project(owner.id, {"name": "P"})
+    holding, go_on, outcome = threading.Event(), threading.Event(), {}
+
+    def add_slowly():
+        try:
+            with writing():
+                projects.find_owned(owner.id, project["id"], lock=True, share=True)
+                holding.set()
+                go_on.wait(5)
+                milestones.create_milestone(owner.id, project["id"], {"title": "late"})
+        finally:
+            db.close()
+
+    def delete():
+        try:
+            projects.delete_project(owner.id, project["id"])
+            outcome["deleted"] = True
+        except ApiError as error:
+            outcome["code"] = error.code
+        finally:
+            db.close()
+
+    adder = threading.Thread(target=add_slowly)
+    adder.start()
+    assert holding.wait(5)
+    deleter = threading.Thread(target=delete)
+    deleter.start()
+    deleter.join(0.3)
+    assert deleter.is_alive(), "the delete should wait for the create's lock"
+    go_on.set()
+    adder.join(5)
+    deleter.join(5)
+    assert outcome == {"code": "CONFLICT"}
+    assert len(projects.get_project(owner.id, project["id"])["milestones"]) == 1
