@@ -126,6 +126,9 @@ class Settings:
     db_pool_timeout: float = 2.0
     db_statement_timeout_ms: int = 5000
     validate_responses: bool = False
+    task_retry_backoff: int = 2
+    outbox_lease_seconds: int = 300
+    outbox_relay_seconds: int = 5
 
     @property
     def is_production(self) -> bool:
@@ -193,6 +196,9 @@ def load_settings(environ: os._Environ | dict | None = None) -> Settings:
         db_pool_timeout=float(_int("DB_POOL_TIMEOUT_MS", get("DB_POOL_TIMEOUT_MS", "2000"))) / 1000,
         db_statement_timeout_ms=_int("DB_STATEMENT_TIMEOUT_MS", get("DB_STATEMENT_TIMEOUT_MS", "5000")),
         validate_responses=_bool("VALIDATE_RESPONSES", get("VALIDATE_RESPONSES", str(app_env == "test"))),
+        task_retry_backoff=_int("TASK_RETRY_BACKOFF_SECONDS", get("TASK_RETRY_BACKOFF_SECONDS", "2")),
+        outbox_lease_seconds=_int("OUTBOX_LEASE_SECONDS", get("OUTBOX_LEASE_SECONDS", "300")),
+        outbox_relay_seconds=_int("OUTBOX_RELAY_SECONDS", get("OUTBOX_RELAY_SECONDS", "5")),
     ).check()
 
 

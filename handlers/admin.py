@@ -1,13 +1,47 @@
-"""Operations tagged `admin` — PLACEHOLDER so the app starts while the real module is written.
+"""Operations tagged ``admin``: every one needs the ``admin`` role (403 ``FORBIDDEN`` otherwise)."""
 
-Every function answers 500 until implemented; replace this whole file."""
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
 
 from core.errors import ApiError
+from handlers.presenters import audit_page
+from services import admin, audit
+
+Reply = tuple[Any, int]
 
 
-def list_audit_logs(*args, **kwargs):
-    raise ApiError("INTERNAL_ERROR", "not implemented yet")
+def admin_only(operation: Callable[..., Reply]) -> Callable[..., Reply]:
+    """Refuse callers without the admin role (the role comes from the live session, see core.auth).
+
+    Raises ApiError FORBIDDEN. Connexion still sees the operation's own signature (``wraps``).
+    """
+
+    @wraps(operation)
+    def guarded(*args: Any, token_info: dict, **kwargs: Any) -> Reply:
+        if token_info.get("role") != "admin":
+            raise ApiError("FORBIDDEN", "This operation is for administrators only")
+        return operation(*args, token_info=token_info, **kwargs)
+
+    return guarded
 
 
-def get_queues(*args, **kwargs):
-    raise ApiError("INTERNAL_ERROR", "not implemented yet")
+@admin_only
+def list_audit_logs(
+    token_info: dict,  # noqa: ARG001 - read by admin_only
+    action: str | None = None,
+    userId: str | None = None,
+    page: int = 1,
+    limit: int = 20,
+) -> Reply:
+    """Every user's security events, newest first, optionally of one action and about one user."""
+    rows, total = audit.list_events(user_id=userId, action=action, page=page, limit=limit)
+    return audit_page(rows, total, page, limit), 200
+
+
+@admin_only
+def get_queues(token_info: dict) -> Reply:  # noqa: ARG001 - read by admin_only
+    """Queue depths, outbox backlog, recent failures and live workers; answers with no worker or broker."""
+    return admin.queue_status(), 200

@@ -27,6 +27,7 @@ class OutboxMessage(BaseModel):
     created_at = UTCDateTimeField(default=utcnow)
     available_at = UTCDateTimeField(default=utcnow)
     lease_until = UTCDateTimeField(null=True)
+    claimed_by = CharField(max_length=64, null=True)  # the Celery task id holding the row (see services.outbox.claim)
     finished_at = UTCDateTimeField(null=True)
 
     class Meta:

@@ -108,9 +108,11 @@ class SmtpSink:
     def __init__(self) -> None:
         self.port = free_port()
         self.received: list[EmailMessage] = []
-        self.controller = Controller(_Keep(self), hostname="127.0.0.1", port=self.port)
+        self.controller: Controller | None = None
 
     def start(self) -> SmtpSink:
+        """Listen (again, after ``stop()``: a Controller cannot be restarted, so each start makes one)."""
+        self.controller = Controller(_Keep(self), hostname="127.0.0.1", port=self.port)
         self.controller.start()
         return self
 
