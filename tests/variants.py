@@ -1,0 +1,27 @@
+"""Apps built like the session's but with a few security settings changed (limits, CORS, proxies).
+
+``create_app`` also installs process-wide state (the current settings, the database, Celery);
+only fields that touch none of it may change, and the session's settings are put back at once,
+so other tests never see the variant.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import replace
+
+from core.config import Settings, use_settings
+
+VARIABLE = {"cors_origins", "rate_limit_default", "rate_limit_auth", "rate_limit_prefix", "trusted_proxies"}
+
+
+def build_app(settings: Settings, **changes: object):
+    """A FlaskApp for ``settings`` with ``changes``; rate limits get a fresh key prefix."""
+    from app import create_app
+
+    assert set(changes) <= VARIABLE, f"only {sorted(VARIABLE)} may vary"
+    changes.setdefault("rate_limit_prefix", f"test-{uuid.uuid4().hex}")
+    try:
+        return create_app(replace(settings, **changes))
+    finally:
+        use_settings(settings)
