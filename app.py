@@ -23,6 +23,7 @@ from core.cors import CorsMiddleware, cors_options
 from core.errors import handle, register_error_handlers
 from core.headers import SecurityHeadersMiddleware
 from core.logs import configure_logging
+from core.metrics import MetricsMiddleware, route_templates
 from core.ratelimit import RateLimiter, RateLimitHeadersMiddleware, RateLimitMiddleware
 from core.requests import RequestContextMiddleware
 from core.validation import VALIDATOR_MAP
@@ -119,6 +120,8 @@ def create_app(settings: Settings | None = None) -> FlaskApp:
         position=MiddlewarePosition.BEFORE_EXCEPTION,
         trusted_proxies=settings.trusted_proxies,
     )
+    # Inside the request context, outside the exception handlers: counts errors with their final status.
+    app.add_middleware(MetricsMiddleware, position=MiddlewarePosition.BEFORE_EXCEPTION, routes=route_templates(spec))
     _add_security_middleware(app, settings)
     register_error_handlers(app, methods_by_path(spec))
     _attach_database(app)

@@ -2,6 +2,11 @@
 so a spec whose operationIds do not resolve stops start-up instead of serving 500s."""
 
 import os
+from pathlib import Path
+
+# Each worker writes its Prometheus samples here (core.metrics); emptied when the master starts.
+# Set before anything imports prometheus_client, so the forked workers pick multiprocess mode.
+os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", str(Path(__file__).resolve().parent / "var" / "prometheus"))
 
 bind = f"0.0.0.0:{os.environ.get('PORT', '8000')}"
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
@@ -11,6 +16,12 @@ timeout = 60
 keepalive = 5
 accesslog = None  # the app writes its own JSON access line
 errorlog = "-"
+
+
+def on_starting(server):  # noqa: ARG001 - gunicorn's hook signature
+    from core import metrics
+
+    metrics.prepare_multiprocess_dir(os.environ["PROMETHEUS_MULTIPROC_DIR"])
 
 
 def child_exit(server, worker):  # noqa: ARG001 - gunicorn's hook signature

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from core import metrics
 from core.config import VERSION
 from services import health
 
@@ -22,6 +23,6 @@ def get_readiness() -> tuple[dict, int]:
     return report, 503 if report["status"] == "down" else 200
 
 
-def get_metrics() -> tuple[str, int, dict]:
-    """Placeholder until the metrics work lands (issue 9)."""
-    return "", 200, {"Content-Type": "text/plain; version=0.0.4"}
+def get_metrics() -> tuple[bytes, int, dict[str, str]]:
+    """Every worker's request metrics, the database pool, the Celery queues and the outbox backlog."""
+    return metrics.exposition(), 200, {"Content-Type": metrics.CONTENT_TYPE}
