@@ -39,7 +39,6 @@ BENCH_EMAIL = "bench-user-{:04d}@cairn.local"
 # Shares of all projects owned by bench-user-0001, -0002, -0003 (the "heavy" tenants).
 HEAVY_SHARES = (0.30, 0.20, 0.10)
 DELETED_SHARE = 0.02
-SQLITE_BATCH = 1000
 SEED = 20261125
 
 DEMO_PROJECTS = [
@@ -204,11 +203,13 @@ def _milestone_row(rng: random.Random, project: tuple, now: datetime) -> tuple:
 
 
 def _bulk_insert(model: type, fields: Sequence[Field], rows: list[tuple]) -> None:
+    table, columns = model._meta.table_name, [field.column_name for field in fields]
     if is_postgres():
-        _copy(model._meta.table_name, [field.column_name for field in fields], rows)
+        _copy(table, columns, rows)
         return
-    for start in range(0, len(rows), SQLITE_BATCH):
-        model.insert_many(rows[start : start + SQLITE_BATCH], fields=fields).execute()
+    # executemany on values the fields have already converted: several times faster than insert_many.
+    sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
+    db.cursor().executemany(sql, [tuple(f.db_value(v) for f, v in zip(fields, row, strict=True)) for row in rows])
 
 
 def _copy(table: str, columns: list[str], rows: Iterable[tuple]) -> None:
