@@ -1,0 +1,111 @@
+"""Start-up refuses unsafe or malformed settings, naming the variable; cookie flags per environment."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from core.config import DEV_JWT_SECRET, ConfigError, Settings, load_settings, use_settings
+
+API = "/api/v1"
+GOOD_SECRET = "x" * 32
+PRODUCTION = {"APP_ENV": "production", "JWT_SECRET": GOOD_SECRET, "BCRYPT_ROUNDS": "10"}
+
+
+def test_production_starts_with_safe_settings():
+    settings = load_settings(PRODUCTION)
+    assert settings.is_production
+    assert settings.jwt_secret == GOOD_SECRET
+
+
+@pytest.mark.parametrize(
+    ("changes", "variable"),
+    [
+        ({"JWT_SECRET": ""}, "JWT_SECRET"),  # missing
+        ({"JWT_SECRET": "x" * 31}, "JWT_SECRET"),  # one byte short
+        ({"JWT_SECRET": "é" * 15}, "JWT_SECRET"),  # 30 bytes, however many characters
+        ({"JWT_SECRET": DEV_JWT_SECRET}, "JWT_SECRET"),  # long enough, but public
+        ({"BCRYPT_ROUNDS": "9"}, "BCRYPT_ROUNDS"),
+    ],
+    ids=["missing-secret", "short-secret", "short-in-bytes", "dev-secret", "weak-bcrypt"],
+)
+def test_production_refuses_unsafe_secrets(changes, variable):
+    environ = {k: v for k, v in {**PRODUCTION, **changes}.items() if v}
+    with pytest.raises(ConfigError, match=variable):
+        load_settings(environ)
+
+
+def test_create_app_refuses_them_too_before_touching_anything():
+    from app import create_app
+
+    with pytest.raises(ConfigError, match="JWT_SECRET"):
+        create_app(Settings(app_env="production", jwt_secret="short"))
+
+
+def test_development_and_test_may_use_the_dev_secret_and_cheap_hashing():
+    assert load_settings({"APP_ENV": "development"}).jwt_secret == DEV_JWT_SECRET
+    assert load_settings({"APP_ENV": "test", "BCRYPT_ROUNDS": "4"}).bcrypt_rounds == 4
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("RATE_LIMIT_DEFAULT", "lots"),
+        ("RATE_LIMIT_AUTH", "10/fortnight"),
+        ("RATE_LIMIT_AUTH", "1/second;10/minute"),  # one rate per variable
+        ("TRUSTED_PROXIES", "10.0.0.0/33"),
+        ("TRUSTED_PROXIES", "proxy.internal"),
+        ("CORS_ORIGINS", "*"),
+        ("APP_ENV", "staging"),
+        ("BCRYPT_ROUNDS", "ten"),
+    ],
+)
+def test_malformed_values_fail_at_start_up_naming_the_variable(variable, value):
+    with pytest.raises(ConfigError, match=variable):
+        load_settings({variable: value})
+
+
+def test_security_settings_are_read_from_the_environment():
+    settings = load_settings(
+        {
+            "RATE_LIMIT_DEFAULT": "200 per minute",
+            "RATE_LIMIT_AUTH": "5/minute",
+            "RATE_LIMIT_PREFIX": "blue",
+            "TRUSTED_PROXIES": "10.0.0.0/8, 192.168.1.1",
+            "CORS_ORIGINS": "https://app.example.com, http://localhost:3000",
+        }
+    )
+    assert (settings.rate_limit_default, settings.rate_limit_auth, settings.rate_limit_prefix) == (
+        "200 per minute",
+        "5/minute",
+        "blue",
+    )
+    assert [str(net) for net in settings.trusted_proxies] == ["10.0.0.0/8", "192.168.1.1/32"]
+    assert settings.cors_origins == ("https://app.example.com", "http://localhost:3000")
+
+
+def test_the_defaults_are_the_documented_budgets():
+    settings = load_settings({})
+    assert (settings.rate_limit_default, settings.rate_limit_auth) == ("100/minute", "10/minute")
+    assert settings.cors_origins == ()
+    assert settings.trusted_proxies == ()
+
+
+# -- the refresh cookie's flags per environment ----------------------------------------------
+
+
+@pytest.mark.parametrize(("environment", "secure"), [("development", False), ("test", True), ("production", True)])
+def test_the_refresh_cookie_is_secure_outside_development(client, settings, environment, secure):
+    use_settings(replace(settings, app_env=environment))
+    try:
+        response = client.post(
+            f"{API}/auth/register", json={"email": "ann@example.com", "password": "Granite-Path-42", "name": "Ann"}
+        )
+    finally:
+        use_settings(settings)
+    assert response.status_code == 201, response.text
+    attributes = [part.strip() for part in response.headers["set-cookie"].split(";")]
+    assert attributes[0].startswith("cairn_refresh=")
+    assert {"HttpOnly", "SameSite=Strict", "Path=/api/v1/auth"} <= set(attributes)
+    assert ("Secure" in attributes) is secure
