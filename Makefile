@@ -27,8 +27,8 @@ worker: install         ## a Celery worker on every queue
 beat: install           ## the Celery scheduler (outbox relay, daily purge)
 	mkdir -p var && $(BIN)/celery -A celery_app beat --loglevel $${LOG_LEVEL:-INFO} --schedule var/celerybeat-schedule
 
-flower: install         ## Flower, the Celery monitoring UI, on port 5555
-	$(BIN)/celery -A celery_app flower --port=$${FLOWER_PORT:-5555}
+flower: install         ## Flower, the Celery monitoring UI, on 127.0.0.1:5555 (FLOWER_ADDRESS, FLOWER_PORT, FLOWER_BASIC_AUTH)
+	$(BIN)/celery -A celery_app flower --address=$${FLOWER_ADDRESS:-127.0.0.1} --port=$${FLOWER_PORT:-5555}
 
 migrate: install        ## apply numbered migrations (safe to run twice, concurrently)
 	$(BIN)/python manage.py migrate
