@@ -19,16 +19,18 @@ from core.logs import configure_logging
 from models.db import db, init_db
 
 
-def _open_database() -> None:
+def _open_database(statement_timeout_ms: int | None = None) -> None:
     settings = get_settings()
     configure_logging(settings.log_level)
-    init_db(settings.database_url)
+    timeout = settings.db_statement_timeout_ms if statement_timeout_ms is None else statement_timeout_ms
+    init_db(settings.database_url, statement_timeout_ms=timeout)
 
 
 def cmd_migrate(_args: argparse.Namespace) -> int:
     import migrations
 
-    _open_database()
+    # Schema changes on a large table may take longer than a request is allowed to: no statement timeout.
+    _open_database(statement_timeout_ms=0)
     applied = migrations.migrate(db)
     print(f"applied {len(applied)} migration(s): {', '.join(applied) or 'none (up to date)'}")
     return 0
