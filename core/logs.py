@@ -48,7 +48,8 @@ class JsonFormatter(logging.Formatter):
                 entry[key] = value
         if record.exc_info:
             entry["exception"] = redact(self.formatException(record.exc_info))
-        return json.dumps(entry, default=str)
+        # Extras are free-form (a dict, a header value): mask secrets in the whole line, not just the message.
+        return redact(json.dumps(entry, default=str))
 
 
 _base_factory = logging.getLogRecordFactory()
