@@ -119,9 +119,8 @@ def _open_database(**_kwargs) -> None:
     )
 
 
-# A worker (before it forks its pool) and beat bind the database from the settings.
+# A worker binds the database from the settings before it forks its pool (beat needs none).
 signals.worker_init.connect(_open_database, weak=False)
-signals.beat_init.connect(_open_database, weak=False)
 
 
 @signals.worker_process_init.connect

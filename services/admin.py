@@ -29,18 +29,21 @@ BACKLOG_STATES = tuple(state for state in OUTBOX_STATES if state != "done")
 
 def queue_status() -> dict[str, Any]:
     """Pending messages per queue, outbox backlog, recent failures, workers with their active tasks."""
-    depths = _queue_depths()
+    depths = queue_depths()
     return {
         "queues": [{"name": name, "pending": depths.get(name) if depths else None} for name in QUEUES],
-        "outbox": _outbox_backlog(),
+        "outbox": outbox_backlog(),
         "failedMessages": _failed_messages(),
         "workers": _workers() if depths is not None else [],
         "brokerReachable": depths is not None,
     }
 
 
-def _queue_depths() -> dict[str, int] | None:
-    """Messages waiting in each queue (reserved and running ones are not counted); None if unreachable."""
+def queue_depths() -> dict[str, int] | None:
+    """Messages waiting in each queue (reserved and running ones are not counted); None if unreachable.
+
+    Bounded by the broker's socket timeouts (about a second when Redis hangs).
+    """
     try:
         with celery.connection_for_read() as connection:
             channel = connection.default_channel
@@ -69,7 +72,8 @@ def _workers() -> list[dict[str, Any]]:
     ]
 
 
-def _outbox_backlog() -> dict[str, Any]:
+def outbox_backlog() -> dict[str, Any]:
+    """Outbox rows not done yet, by state, and the age in seconds of the oldest pending one (None if none)."""
     counts = dict(
         OutboxMessage.select(OutboxMessage.state, fn.COUNT(OutboxMessage.id))
         .where(OutboxMessage.state.in_(BACKLOG_STATES))
