@@ -1,0 +1,119 @@
+"""The contract holds under fuzzing: schemathesis, in-process, against ``create_app(settings)``.
+
+Every operation, every check (``all``), the examples, coverage, fuzzing and stateful
+phases (the state machine follows the spec's links: register / login / refresh → the
+new session's calls, create → get / patch / delete → get-after-delete for projects and
+milestones). Seeded, one worker and bounded, so a run repeats exactly and fits CI.
+
+It runs schemathesis's own engine (what ``schemathesis run`` runs) on the ASGI app
+rather than ``@schema.parametrize()``: the engine owns the stateful phase's replays
+(a stateful server makes Hypothesis' replays diverge, which a bare
+``as_state_machine().run()`` reports as ``FlakyStrategyDefinition``), accounts for the
+cases of each phase, and keeps this run and the external one (``test_external_run.py``)
+the same thing. (``schemathesis.pytest.from_fixture`` also breaks on pytest 9: it
+writes ``node._nodeid``.)
+
+Backends: the whole budget runs on SQLite. On PostgreSQL the examples, coverage and
+stateful phases run in full and fuzzing gets a small budget: generation does not depend
+on the backend, and what does (how values round-trip through the database: lengths,
+text, types) is what the boundary values of the coverage phase and the examples hit;
+the external run fuzzes the real server on PostgreSQL as well.
+
+Credentials come from ``hooks.py``; rate limits are raised through the environment
+(``conftest.test_environ``) — the security tests prove them.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+
+import pytest
+import schemathesis
+from schemathesis.config import HealthCheck
+from schemathesis.engine import events, from_schema
+
+from contract import hooks
+
+pytestmark = pytest.mark.contract
+
+SEED = 20261125
+PHASES = ["examples", "coverage", "fuzzing", "stateful"]
+
+
+@dataclass(frozen=True)
+class Budget:
+    max_examples: int  # per operation in fuzzing; scenarios in the stateful phase
+    max_steps: int = 8  # calls per stateful scenario
+
+
+BUDGETS = {"sqlite": Budget(max_examples=12), "postgres": Budget(max_examples=3)}
+
+
+def backend_name(url: str) -> str:
+    return "postgres" if url.startswith(("postgres://", "postgresql://", "postgres+pool://")) else "sqlite"
+
+
+def report(config: pytest.Config, line: str) -> None:
+    """Print past pytest's capture, so CI logs show how much ran."""
+    with config.pluginmanager.get_plugin("capturemanager").global_and_fixture_disabled():
+        config.pluginmanager.get_plugin("terminalreporter").write_line(line)
+
+
+def configure(schema, budget: Budget) -> None:
+    """Every check and phase, seeded and bounded (shared with nothing: the external run uses CLI flags)."""
+    config = schema.config
+    config.seed = SEED
+    config.workers = 1
+    config.suppress_health_check = [HealthCheck.too_slow, HealthCheck.filter_too_much]
+    config.checks.update(included_check_names=["all"])
+    # 423 is the documented lockout: Hypothesis reuses small emails, so five wrong
+    # passwords for "a@a.aa" lock that (valid) address, exactly as the contract says.
+    config.checks.positive_data_acceptance.expected_statuses.append("423")
+    config.phases.update(phases=PHASES)
+    config.phases.stateful.max_steps = budget.max_steps
+    config.generation.update(max_examples=budget.max_examples, database="none")
+
+
+@dataclass
+class Outcome:
+    cases: Counter
+    failures: list[str]
+    errors: list[str]
+
+
+def run(schema) -> Outcome:
+    """Run the engine; count the cases per phase; describe every failure with a curl to reproduce it."""
+    outcome = Outcome(Counter(), [], [])
+    recorded: dict[str, object] = {}
+    for event in from_schema(schema).execute():
+        if isinstance(event, events.ScenarioFinished):
+            outcome.cases[event.phase.value] += len(event.recorder.cases)
+            recorded.update({case_id: node.value for case_id, node in event.recorder.cases.items()})
+        elif isinstance(event, events.NonFatalError):
+            outcome.errors.append(f"{event.label}: {event.info.format()}")
+        elif isinstance(event, events.FatalError):
+            raise event.exception
+        elif isinstance(event, events.EngineFinished):
+            outcome.failures = [describe(failure, recorded.get(failure.case_id)) for failure in event.failures]
+    return outcome
+
+
+def describe(failure, case) -> str:
+    reproduce = f"\n    {case.as_curl_command()}" if case is not None else ""
+    return f"{failure.operation}: {failure.code} {failure.title}\n{failure.message}{reproduce}"
+
+
+def test_contract_in_process(app, backend, clean_db, request):
+    hooks.forget_cached_credentials()  # another backend's users are gone
+    name = backend_name(backend)
+    schema = schemathesis.openapi.from_asgi("/api/v1/openapi.json", app)
+    configure(schema, BUDGETS[name])
+
+    outcome = run(schema)
+
+    counts = ", ".join(f"{phase} {outcome.cases[phase]}" for phase in PHASES)
+    report(request.config, f"schemathesis in-process on {name}: {counts} cases")
+    assert not outcome.errors, "\n\n".join(outcome.errors)
+    assert not outcome.failures, f"{len(outcome.failures)} failures:\n\n" + "\n\n".join(outcome.failures)
+    assert all(outcome.cases[phase] for phase in PHASES), f"a phase ran nothing: {dict(outcome.cases)}"
