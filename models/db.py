@@ -8,13 +8,15 @@ write at once.
 
 from __future__ import annotations
 
+import select
 import uuid
 from datetime import UTC, date, datetime
 from pathlib import Path
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from peewee import DatabaseProxy, DateTimeField, Model, UUIDField
-from playhouse.db_url import connect
+from playhouse.db_url import connect, register_database
+from playhouse.pool import PooledPostgresqlDatabase
 
 db = DatabaseProxy()
 
@@ -24,6 +26,26 @@ SQLITE_PRAGMAS = {
     "foreign_keys": 1,
     "synchronous": "normal",
 }
+
+
+class PooledPostgres(PooledPostgresqlDatabase):
+    """peewee's pool, checking a connection at checkout without a round trip.
+
+    peewee sends ``SELECT 1`` at every checkout: a round trip (and server work) on every request.
+    A backend that was terminated (server restart, ``pg_terminate_backend``) has already sent its
+    goodbye and closed the socket, which leaves the socket readable: a zero-timeout poll sees
+    that for the price of a system call. Anything the server sent unasked discards the connection.
+    """
+
+    def _is_closed(self, conn) -> bool:
+        if conn.closed or self._adapter.txn_status(conn) != self._adapter.txn_idle:
+            return super()._is_closed(conn)  # closed, lost, or left in a transaction (rolled back there)
+        poller = select.poll()
+        poller.register(conn.fileno(), select.POLLIN)
+        return bool(poller.poll(0))
+
+
+register_database(PooledPostgres, "postgres+pool", "postgresql+pool")
 
 
 def _postgres_pool_url(url: str, max_connections: int, timeout: float) -> str:
