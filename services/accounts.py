@@ -15,10 +15,13 @@ from core.passwords import hash_password, verify_password
 from models import Milestone, Project, Session, User
 from services import audit, auth, emails, one_time_tokens, tx
 
-# The contract's NewPassword and PersonName rules, for the one caller that bypasses the contract (the CLI).
+# The contract's Email, NewPassword and PersonName rules, for the one caller that bypasses the contract (the CLI).
 PASSWORD_RULE = re.compile(r"^(?=.*[A-Z])(?=.*[0-9])[^\x00-\x1F\x7F]{8,}$")
 NAME_RULE = re.compile(r"^[^\x00-\x1F\x7F]{2,100}$")
-EMAIL_RULE = re.compile(r"^[^\s@\x00-\x1F\x7F]+@[^\s@.\x00-\x1F\x7F]+(\.[^\s@.\x00-\x1F\x7F]+)+$")
+EMAIL_RULE = re.compile(
+    r"^(?=[^@]{1,64}@)[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
+    r"@[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$"
+)
 
 
 def get_me(user_id: str) -> User:
@@ -104,7 +107,7 @@ def create_or_promote_admin(email: str, password: str, name: str = "Administrato
         User.update(role="admin", updated_at=auth.clock()).where(User.id == user.id).execute()
         return User.get_by_id(user.id), False
     name = name.strip()
-    if not EMAIL_RULE.match(email) or len(email) > 254:
+    if len(email) > 254 or not EMAIL_RULE.match(email):
         raise field_error("email", "is not a valid email address")
     auth.check_password_bytes(password, "password")
     if not PASSWORD_RULE.match(password):
