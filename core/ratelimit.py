@@ -37,6 +37,7 @@ from limits import RateLimitItem, parse
 from limits.errors import StorageError
 from limits.storage import Storage, storage_from_string
 from limits.strategies import MovingWindowRateLimiter
+from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -178,7 +179,8 @@ class RateLimitMiddleware:
             return
         state = scope.setdefault("state", {})
         ip = state.get("client_ip") or client_ip(scope, self.trusted_proxies)
-        budgets = self.limiter.spend(caller_key(scope, ip), ip, spec_operation_id(scope))
+        # In a worker thread: Redis round trips would otherwise stall every request on this event loop.
+        budgets = await run_in_threadpool(self.limiter.spend, caller_key(scope, ip), ip, spec_operation_id(scope))
         if budgets:
             shown = tightest(budgets)
             state[STATE_KEY] = shown.headers()
