@@ -49,9 +49,14 @@ def build(email: Email, key: str, settings: Settings | None = None) -> EmailMess
     message["Subject"] = email.subject
     message["Date"] = format_datetime(utcnow())
     message["Message-ID"] = message_id(key, settings.mail_from)
-    message.set_content(email.text)
-    message.add_alternative(email.html, subtype="html")
+    message.set_content(email.text, cte=_transfer_encoding(email.text))
+    message.add_alternative(email.html, subtype="html", cte=_transfer_encoding(email.html))
     return message
+
+
+def _transfer_encoding(body: str) -> str | None:
+    """7bit for ASCII keeps links whole (readable and greppable in a ``.eml``); else the library's choice."""
+    return "7bit" if body.isascii() else None
 
 
 def send(message: EmailMessage, key: str, settings: Settings | None = None) -> None:

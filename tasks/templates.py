@@ -42,8 +42,8 @@ def render(kind: str, to: str, name: str, link: str | None = None) -> Email:
         text_parts.append(f"{copy['action']}: {link}")
         html_parts.append(f'<p><a href="{escape(link)}">{escape(copy["action"])}</a></p>')
         html_parts.append(f"<p>Or paste this address into your browser: {escape(link)}</p>")
-    text_parts += [copy["outro"], f"— {PRODUCT}"]
-    html_parts += [f"<p>{escape(copy['outro'])}</p>", f"<p>— {PRODUCT}</p>"]
+    text_parts += [copy["outro"], f"-- {PRODUCT}"]
+    html_parts += [f"<p>{escape(copy['outro'])}</p>", f"<p>{PRODUCT}</p>"]
     text = "\n\n".join(text_parts) + "\n"
     html = f'<!doctype html>\n<html><head><meta charset="utf-8"><title>{escape(subject)}</title></head>\n'
     html += f"<body>\n{chr(10).join(html_parts)}\n</body></html>\n"

@@ -183,3 +183,16 @@ def test_no_email_for_a_deleted_account_or_an_already_verified_address(accounts,
         assert send_email.apply(args=[str(row.id)]).get() == "done"
     assert mailbox.messages() == []
     assert OneTimeToken.select().count() == 0
+
+
+def test_ascii_messages_keep_their_links_on_one_line(settings):
+    link = "http://app.test/reset-password?token=" + "A" * 43
+    raw = mailer.build(render("reset_password", "ann@example.com", "Ann", link), KEY, settings).as_bytes()
+    assert raw.count(link.encode()) == 3  # text, href, and the pasteable copy: no quoted-printable wrapping
+
+
+def test_non_ascii_names_are_encoded_and_come_back_intact(settings):
+    message = mailer.build(render("password_changed", "zoe@example.com", "Zoë Ångström"), KEY, settings)
+    text, html = bodies(parse(message.as_bytes()))
+    assert "Zoë Ångström" in text
+    assert "Zoë Ångström" in html
