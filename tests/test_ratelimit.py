@@ -10,6 +10,7 @@ key prefix), else a private ``redis-server`` this test starts (and fails without
 from __future__ import annotations
 
 import itertools
+import socket
 import sys
 import time
 import uuid
@@ -293,3 +294,30 @@ def test_the_limiter_fails_open_when_redis_is_down_and_recovers(dying_redis, cap
         assert time.monotonic() < deadline, "the limiter never came back after Redis did"
         time.sleep(0.1)
     assert limit_headers(response)[0] == 1000
+
+
+@pytest.fixture
+def silent_redis(settings, monkeypatch):
+    """An app whose limiter talks to a port that accepts connections and never answers (a hung
+    Redis). Yields (client, attempts): how many times the limiter went to the store."""
+    attempts = []
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(16)
+        storage = _real_open_storage(f"redis://127.0.0.1:{listener.getsockname()[1]}/0")
+        acquire = storage.acquire_entry
+        monkeypatch.setattr(storage, "acquire_entry", lambda *a, **k: attempts.append(1) or acquire(*a, **k))
+        monkeypatch.setattr(ratelimit, "open_storage", lambda _url: storage)
+        app = build_app(settings)
+        with app.test_client() as client:
+            yield client, attempts
+
+
+def test_a_hung_redis_costs_one_short_time_out_not_a_hang(silent_redis):
+    client, attempts = silent_redis
+    started = time.monotonic()
+    assert client.post(f"{API}/auth/login", json=BAD_LOGIN).status_code == 400
+    assert time.monotonic() - started < 2.0  # the 0.5 s socket time-out, then fail open
+    for _ in range(3):
+        assert client.post(f"{API}/auth/login", json=BAD_LOGIN).status_code == 400
+    assert len(attempts) == 1  # within the fail-open window the store is not asked again
