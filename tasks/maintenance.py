@@ -36,18 +36,16 @@ def relay_outbox() -> int:
 def purge_expired() -> dict[str, int]:
     """Delete what can never be used again; returns the number of rows deleted per table.
 
-    Expired sessions (their refresh tokens go with them, ON DELETE CASCADE), used or expired
+    Expired sessions (their refresh tokens go with them, ON DELETE CASCADE), expired
     one-time tokens, login throttles with no live window or lock, and outbox rows finished
     long ago. Audit rows are kept.
     """
     now = utcnow()
     purged = {
         "sessions": _delete(Session.select(Session.id).where(Session.expires_at < now)),
-        "one_time_tokens": _delete(
-            OneTimeToken.select(OneTimeToken.id).where(
-                (OneTimeToken.expires_at < now) | OneTimeToken.used_at.is_null(False)
-            )
-        ),
+        # Used tokens stay until they expire: a link's token is derived from its outbox row and
+        # stored insert-if-absent, so a re-sent email after a purge would bring a used one back.
+        "one_time_tokens": _delete(OneTimeToken.select(OneTimeToken.id).where(OneTimeToken.expires_at < now)),
         "login_throttles": _delete(
             LoginThrottle.select(LoginThrottle.id).where(
                 (LoginThrottle.window_started_at < now - THROTTLE_RETENTION)

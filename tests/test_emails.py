@@ -196,3 +196,18 @@ def test_non_ascii_names_are_encoded_and_come_back_intact(settings):
     text, html = bodies(parse(message.as_bytes()))
     assert "Zoë Ångström" in text
     assert "Zoë Ångström" in html
+
+
+def test_a_used_link_stays_used_when_its_email_is_sent_again(accounts, mailbox, unpublished):
+    from services import one_time_tokens
+    from tasks.maintenance import purge_expired
+
+    row = queue(accounts.create(email="ann@example.com"), "reset_password")
+    send_email.apply(args=[str(row.id)])
+    token = mailbox.token("ann@example.com", "reset-password")
+    assert one_time_tokens.consume(token, "reset_password")
+    purge_expired.apply()  # must keep the used row: it is what marks the token used
+    OutboxMessage.update(state="dispatched", finished_at=None).where(OutboxMessage.id == row.id).execute()
+    send_email.apply(args=[str(row.id)])
+    assert mailbox.token("ann@example.com", "reset-password") == token
+    assert one_time_tokens.consume(token, "reset_password") is None
