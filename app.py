@@ -12,11 +12,13 @@ from pathlib import Path
 
 import yaml
 from connexion import FlaskApp
+from connexion.context import context as connexion_context
 from connexion.middleware import ConnexionMiddleware, MiddlewarePosition
 from connexion.middleware.server_error import ServerErrorMiddleware
 from connexion.options import SwaggerUIOptions
 
 from celery_app import configure_celery
+from core.auth import check_session
 from core.body import RequestBodyMiddleware
 from core.config import Settings, load_settings, use_settings
 from core.cors import CorsMiddleware, cors_options
@@ -54,13 +56,25 @@ def methods_by_path(spec: dict) -> callable:
     return lookup
 
 
+def _token_info() -> dict | None:
+    """What the bearer check left for this operation (None for public ones and unknown paths)."""
+    try:
+        return connexion_context.get("token_info")
+    except RuntimeError:  # no operation matched, so Connexion set no context
+        return None
+
+
 def _attach_database(app: FlaskApp) -> None:
-    """Each request borrows a connection and always gives it back (to the pool on PostgreSQL)."""
+    """Each request borrows a connection and always gives it back (to the pool on PostgreSQL);
+    a bearer's session is checked on that same connection before the handler runs."""
     flask_app = app.app
 
     @flask_app.before_request
     def _connect() -> None:
         db.connect(reuse_if_open=True)
+        token_info = _token_info()
+        if token_info:
+            check_session(token_info)
 
     @flask_app.teardown_request
     def _release(_exc: BaseException | None) -> None:

@@ -1,38 +1,39 @@
-"""Bearer authentication for Connexion's security middleware (``x-bearerInfoFunc``).
+"""Bearer authentication: Connexion's security middleware (``x-bearerInfoFunc``), then the session.
 
-The JWT proves who signed it; one primary-key lookup (session joined to its
-user) proves the session is still live, so logout, reuse detection, password
-changes and account deletion take effect on the very next request.
+The JWT proves who signed it (``bearer_info``, on the event loop: no I/O). One
+primary-key lookup (session joined to its user) proves the session is still live,
+so logout, reuse detection, password changes and account deletion take effect on
+the very next request: ``check_session``, called by the app before the handler, in
+the request's own thread and on the request's own pooled connection. Running the
+lookup inside the security middleware instead cost every request a second thread
+hand-off and a second connection checkout (see bench/README.md, "Profile").
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from starlette.concurrency import run_in_threadpool
-
 from core.errors import ApiError
 from core.logs import user_id_var
 from core.tokens import TokenExpired, TokenInvalid, decode_access_token
-from models import Session, User, db
+from models import Session, User
 
 
 def live_session(user_id: str, session_id: str) -> tuple[Session, User] | None:
     """The session and its user, if the session is neither revoked nor expired and the user is live."""
     now = datetime.now(UTC)
-    with db.connection_context():
-        row = (
-            Session.select(Session, User)
-            .join(User)
-            .where(
-                (Session.id == session_id)
-                & (Session.user == user_id)
-                & Session.revoked_at.is_null()
-                & (Session.expires_at > now)
-                & User.deleted_at.is_null()
-            )
-            .first()
+    row = (
+        Session.select(Session, User)
+        .join(User)
+        .where(
+            (Session.id == session_id)
+            & (Session.user == user_id)
+            & Session.revoked_at.is_null()
+            & (Session.expires_at > now)
+            & User.deleted_at.is_null()
         )
+        .first()
+    )
     return (row, row.user) if row else None
 
 
@@ -46,10 +47,11 @@ def _is_uuid_text(value: str) -> bool:
     return True
 
 
-async def bearer_info(token: str) -> dict | None:
-    """Token info for a valid access token of a live session; None (401) otherwise.
+def bearer_info(token: str) -> dict | None:
+    """Token info for a well-signed, unexpired access token; None (401) otherwise.
 
-    Raises 401 ``TOKEN_EXPIRED`` for an expired token, so clients know to refresh.
+    Raises 401 ``TOKEN_EXPIRED`` for an expired token, so clients know to refresh. The session
+    is not checked here: ``check_session`` does it before the handler runs.
     """
     try:
         claims = decode_access_token(token)
@@ -59,9 +61,17 @@ async def bearer_info(token: str) -> dict | None:
         return None
     if not (_is_uuid_text(claims.user_id) and _is_uuid_text(claims.session_id)):
         return None
-    found = await run_in_threadpool(live_session, claims.user_id, claims.session_id)
+    user_id_var.set(claims.user_id)  # here, on the event loop, so the access log line carries it
+    return {"sub": claims.user_id, "sid": claims.session_id, "role": None}
+
+
+def check_session(token_info: dict) -> None:
+    """Prove the token's session live and record the caller's role in ``token_info``.
+
+    Raises 401 ``UNAUTHORIZED`` when the session is revoked or expired or its user deleted.
+    """
+    found = live_session(token_info["sub"], token_info["sid"])
     if found is None:
-        return None
+        raise ApiError("UNAUTHORIZED", "Missing or invalid credentials")
     _session, user = found
-    user_id_var.set(str(user.id))
-    return {"sub": str(user.id), "sid": claims.session_id, "role": user.role}
+    token_info["role"] = user.role
