@@ -1,0 +1,109 @@
+"""The benchmark's harness pieces (the benchmark itself is ``make bench``, too heavy for CI)."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+
+from bench.harness import (
+    Row,
+    WrkOutputError,
+    format_table,
+    judge,
+    lua_value,
+    parse_wrk_output,
+    refresh_script,
+    requests_script,
+)
+from bench.profile import FRAMEWORK, category, parse_raw, summarise
+
+WRK_STDOUT = """Running 10s test @ http://127.0.0.1:8099
+  16 threads and 16 connections
+  Thread Stats   Avg      Stdev     Max   +/- Stdev
+    Latency    40.12ms   12.00ms 210.00ms   80.00%
+  4000 requests in 10.00s, 4.00MB read
+  Non-2xx or 3xx responses: 3
+Requests/sec:    400.00
+BENCH_RESULT {"requests": 4000, "duration_us": 10000000, "p50_us": 38000, "p95_us": 61000, "p99_us": 90500, \
+"max_us": 210000, "status_errors": 3, "socket_errors": 2}
+"""
+
+
+def test_wrk_output_is_parsed_from_the_result_line():
+    result = parse_wrk_output(WRK_STDOUT)
+    assert result.rps == 400
+    assert (result.p50_ms, result.p95_ms, result.p99_ms, result.max_ms) == (38, 61, 90.5, 210)
+    assert result.errors == 5  # non-2xx plus socket errors
+
+
+def test_wrk_output_without_a_result_line_is_an_error():
+    with pytest.raises(WrkOutputError):
+        parse_wrk_output("unable to connect to 127.0.0.1:8099 Connection refused\n")
+
+
+def test_lua_data_files():
+    assert lua_value({"a": [1, 'x"y', None, True]}) == '{["a"] = {1, "x\\"y", false, true}}'
+    script = requests_script([("GET", "/api/v1/projects", "tok", None), ("POST", "/p", "t", '{"n": 1}')])
+    assert script.startswith("return {")
+    assert '"mode"] = "requests"' in script
+    assert '"{\\"n\\": 1}"' in script
+    assert '"tokens"] = {"r1", "r2"}' in refresh_script("/api/v1/auth/refresh", ["r1", "r2"])
+    with pytest.raises(ValueError, match="non-ASCII"):
+        lua_value("é")
+    with pytest.raises(ValueError, match="at least one request"):
+        requests_script([])
+
+
+def row(endpoint: str, cls: str, connections: int, rps: float, p50: float, errors: int = 0) -> Row:
+    return Row(endpoint, cls, connections, rps, p50, p50 * 1.5, p50 * 2, errors)
+
+
+def test_verdicts_follow_the_issue_targets():
+    rows = [
+        row("detail", "detail", 16, 400, 30),
+        row("detail", "detail", 64, 390, 120),  # 97 % of the 16-connection throughput: holds
+        row("list", "list", 16, 300, 120),  # p50 over 100 ms
+        row("list", "list", 64, 200, 300),  # collapsed
+        row("update", "write", 64, 500, 100, errors=1),
+        row("login", "login", 1, 13, 75),
+        row("login", "login", 16, 25, 600),  # latency is not judged at 16, the ceiling share is
+        row("login", "login", 64, 26, 2400),
+    ]
+    judge(rows, bcrypt_ceiling=27.0)
+    verdicts = {(r.endpoint, r.connections): r.verdict for r in rows}
+    assert verdicts[("detail", 16)] == "pass"
+    assert verdicts[("detail", 64)] == "pass"
+    assert verdicts[("list", 16)].startswith("FAIL")
+    assert "p50 120 ms > 100" in verdicts[("list", 16)]
+    assert "throughput 67%" in verdicts[("list", 64)]
+    assert "1 errors" in verdicts[("update", 64)]
+    assert verdicts[("login", 1)] == "pass"
+    assert verdicts[("login", 16)] == "pass"
+    assert "93% of the bcrypt ceiling" in rows[6].notes[0]
+    assert verdicts[("login", 64)] == "pass"
+    table = format_table(rows)
+    assert "detail" in table.splitlines()[2]
+    assert "50/100/200" in table
+    assert rows[0].to_json()["class"] == "detail"
+    assert rows[0].to_json()["target_p99_ms"] == 200
+
+
+def test_profile_summary_attributes_samples_to_the_nearest_category():
+    raw = [
+        "<module> (gunicorn:6);Runner.run (asyncio/runners.py:118);bearer_info (core/auth.py:50);"
+        "PyJWT.decode (jwt/api_jwt.py:200) 3",
+        "<module> (gunicorn:6);get_project (services/projects.py:10);Database.execute_sql (peewee.py:3300) 5",
+        "<module> (gunicorn:6);RateLimitMiddleware.__call__ (core/ratelimit.py:170);"
+        "Router.app (starlette/routing.py:700) 2",
+    ]
+    stacks = parse_raw(raw)
+    assert sum(stacks.values()) == 10
+    assert [category(stack) for stack in stacks] == [
+        "auth (JWT, bcrypt, session check)",
+        "database (peewee, psycopg2, pool)",
+        FRAMEWORK,  # a middleware frame around the framework's work is not the middleware's cost
+    ]
+    text = summarise(Counter(stacks))
+    assert "50.0 %  database" in text
+    assert "Database.execute_sql (peewee.py)" in text
