@@ -1,11 +1,13 @@
 """Schemathesis hooks for Cairn: who calls each operation, and with which credentials.
 
 Loaded in-process by ``tests/contract/test_schemathesis.py`` and by the external
-``schemathesis run`` (``SCHEMATHESIS_HOOKS=tests/contract/hooks.py``). Importing this
+``schemathesis run`` (``SCHEMATHESIS_HOOKS=contract.hooks`` with ``tests/`` on ``PYTHONPATH``). Importing this
 module registers everything globally.
 
 - Most authenticated operations run as one shared user (cached); the admin operations
-  as a shared admin.
+  as a shared admin. The external run passes the tokens of a user it registered through
+  the API and of an admin made with ``manage.py create-admin`` (``CONTRACT_USER_TOKEN``,
+  ``CONTRACT_ADMIN_TOKEN``); in-process they are made here.
 - Operations that end a session or need fresh credentials (logout, delete account,
   change password, revoke a session, reset password, verify email) get a **fresh
   user per case**: ``change_password`` gets that user's real current password,
@@ -39,7 +41,7 @@ from requests.structures import CaseInsensitiveDict
 from schemathesis.core.parameters import ParameterLocation
 from schemathesis.generation.meta import TestPhase
 
-# The CLI loads this file by path: make the repository and tests/ importable there too.
+# In the CLI process: make the repository (models, core) and tests/ (conftest) importable.
 _TESTS = Path(__file__).resolve().parents[1]
 sys.path[:0] = [p for p in (str(_TESTS.parent), str(_TESTS)) if p not in sys.path]
 
@@ -62,10 +64,6 @@ class Credentials:
     password: str
     access_token: str
     session_id: str
-
-    @property
-    def authorization(self) -> str:
-        return f"Bearer {self.access_token}"
 
 
 # Accounts and tokens, written straight to the database -----------------------------------------
@@ -148,12 +146,12 @@ def _carries_server_token(case) -> bool:
     return scheme == "Bearer" and case.meta is not None and case.meta.phase.name == TestPhase.STATEFUL
 
 
-def authorize(case, credentials: Credentials) -> None:
-    """Send ``credentials`` unless a link supplied a real token (a new container: never edit in place)."""
+def authorize(case, access_token: str) -> None:
+    """Send ``access_token`` unless a link supplied a real one (a new container: never edit in place)."""
     if _carries_server_token(case):
         return
     headers = CaseInsensitiveDict(case.headers or {})
-    headers["Authorization"] = credentials.authorization
+    headers["Authorization"] = f"Bearer {access_token}"
     case.headers = headers
 
 
@@ -168,11 +166,11 @@ def _shared_user_operation(context) -> bool:
 class SharedUser:
     """One ordinary user for every authenticated operation that leaves the session alive."""
 
-    def get(self, case, context) -> Credentials:
+    def get(self, case, context) -> str:
         example_account()
-        return new_account()
+        return os.environ.get("CONTRACT_USER_TOKEN") or new_account().access_token
 
-    def set(self, case, data: Credentials, context) -> None:
+    def set(self, case, data: str, context) -> None:
         authorize(case, data)
 
 
@@ -180,10 +178,10 @@ class SharedUser:
 class SharedAdmin:
     """One administrator for the admin operations."""
 
-    def get(self, case, context) -> Credentials:
-        return new_account(role="admin")
+    def get(self, case, context) -> str:
+        return os.environ.get("CONTRACT_ADMIN_TOKEN") or new_account(role="admin").access_token
 
-    def set(self, case, data: Credentials, context) -> None:
+    def set(self, case, data: str, context) -> None:
         authorize(case, data)
 
 
@@ -200,7 +198,7 @@ class FreshUser:
         credentials, token = data
         name = operation_name(case.operation)
         if name in SESSION_ENDING:
-            authorize(case, credentials)
+            authorize(case, credentials.access_token)
         # New containers, never edits in place: a body may be the spec's own example dict,
         # shared with other cases.
         body_is_valid = isinstance(case.body, dict) and _is_positive(case, ParameterLocation.BODY)

@@ -34,6 +34,7 @@ from schemathesis.config import HealthCheck
 from schemathesis.engine import events, from_schema
 
 from contract import hooks
+from contract.support import report
 
 pytestmark = pytest.mark.contract
 
@@ -54,17 +55,12 @@ def backend_name(url: str) -> str:
     return "postgres" if url.startswith(("postgres://", "postgresql://", "postgres+pool://")) else "sqlite"
 
 
-def report(config: pytest.Config, line: str) -> None:
-    """Print past pytest's capture, so CI logs show how much ran."""
-    with config.pluginmanager.get_plugin("capturemanager").global_and_fixture_disabled():
-        config.pluginmanager.get_plugin("terminalreporter").write_line(line)
-
-
 def configure(schema, budget: Budget) -> None:
     """Every check and phase, seeded and bounded (shared with nothing: the external run uses CLI flags)."""
     config = schema.config
     config.seed = SEED
     config.workers = 1
+    config.cache.enabled = False  # no memory of earlier runs: the same seed gives the same run
     config.suppress_health_check = [HealthCheck.too_slow, HealthCheck.filter_too_much]
     config.checks.update(included_check_names=["all"])
     # 423 is the documented lockout: Hypothesis reuses small emails, so five wrong
