@@ -1,0 +1,112 @@
+"""A spec people can trust: the conventions every operation of ``openapi/openapi.yaml`` keeps.
+
+Each operation has an ``operationId``, a summary and a tag; documents its 4xx and 500
+responses with the error envelope; request bodies refuse unknown fields and bound every
+string; the links name real operations and parameters. Both served copies are the file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+import yaml
+
+from app import load_spec
+
+pytestmark = pytest.mark.contract
+
+SPEC = load_spec()
+HTTP_METHODS = ("get", "put", "post", "delete", "patch")
+ERROR_SCHEMA = "#/components/schemas/Error"
+# The readiness probe's 503 is its own report (`status: down` and each check), by the requirements.
+NOT_AN_ERROR = {("GET /health/ready", "503")}
+
+
+def deref(node: dict) -> dict:
+    """Follow local ``$ref``s until a real object."""
+    while "$ref" in node:
+        target = SPEC
+        for part in node["$ref"].removeprefix("#/").split("/"):
+            target = target[part.replace("~1", "/").replace("~0", "~")]
+        node = target
+    return node
+
+
+def operations() -> Iterator[tuple[str, dict, dict]]:
+    for path, item in SPEC["paths"].items():
+        for method in HTTP_METHODS:
+            if method in item:
+                yield f"{method.upper()} {path}", item[method], item
+
+
+OPERATIONS = list(operations())
+IDS = [label for label, _, _ in OPERATIONS]
+
+
+@pytest.mark.parametrize(("label", "operation", "item"), OPERATIONS, ids=IDS)
+def test_operation_is_named_summarised_and_tagged(label, operation, item):
+    assert operation.get("operationId"), label
+    assert operation.get("summary"), label
+    assert operation.get("tags"), label
+    assert set(operation["tags"]) <= {tag["name"] for tag in SPEC["tags"]}, label
+
+
+@pytest.mark.parametrize(("label", "operation", "item"), OPERATIONS, ids=IDS)
+def test_errors_are_documented_with_the_envelope(label, operation, item):
+    responses = operation["responses"]
+    assert any(status.startswith("4") for status in responses), f"{label}: no 4xx documented"
+    assert "500" in responses, f"{label}: 500 not documented"
+    for status, response in responses.items():
+        if status[0] in "45" and (label, status) not in NOT_AN_ERROR:
+            media = deref(response).get("content", {}).get("application/json", {})
+            assert media.get("schema", {}).get("$ref") == ERROR_SCHEMA, f"{label} {status}: not the error envelope"
+
+
+def strings_without_bounds(schema: dict, where: str) -> Iterator[str]:
+    schema = deref(schema)
+    if schema.get("type") == "string" and not ({"maxLength", "enum", "format"} & set(schema)):
+        yield where
+    for name, child in schema.get("properties", {}).items():
+        yield from strings_without_bounds(child, f"{where}.{name}")
+    if "items" in schema:
+        yield from strings_without_bounds(schema["items"], f"{where}[]")
+
+
+@pytest.mark.parametrize(("label", "operation", "item"), OPERATIONS, ids=IDS)
+def test_request_bodies_refuse_unknown_fields_and_bound_strings(label, operation, item):
+    for media_type, media in operation.get("requestBody", {}).get("content", {}).items():
+        schema = deref(media["schema"])
+        assert schema.get("additionalProperties") is False, f"{label} {media_type}: unknown fields accepted"
+        assert not list(strings_without_bounds(schema, "body")), f"{label}: unbounded strings"
+    for parameter in [*item.get("parameters", []), *operation.get("parameters", [])]:
+        assert not list(strings_without_bounds(deref(parameter)["schema"], deref(parameter)["name"])), label
+
+
+def links() -> Iterator[tuple[str, str, dict]]:
+    for label, operation, _ in OPERATIONS:
+        for status, response in operation["responses"].items():
+            for name, link in deref(response).get("links", {}).items():
+                yield f"{label} {status} {name}", label, deref(link)
+
+
+@pytest.mark.parametrize(("where", "source", "link"), list(links()), ids=[where for where, _, _ in links()])
+def test_links_name_real_operations_and_parameters(where, source, link):
+    by_id = {operation["operationId"]: (operation, item) for _, operation, item in OPERATIONS}
+    assert link["operationId"] in by_id, where
+    operation, item = by_id[link["operationId"]]
+    declared = {deref(p)["name"] for p in [*item.get("parameters", []), *operation.get("parameters", [])]}
+    for name in link.get("parameters", {}):
+        location, _, bare = name.rpartition(".")
+        # `header.Authorization` carries the new session's token: the security scheme's header.
+        assert bare in declared or (location == "header" and bare == "Authorization"), f"{where}: {name}"
+    if "requestBody" in link:
+        assert "requestBody" in operation, f"{where}: the target takes no body"
+
+
+def test_spec_is_served_as_json_and_yaml(client):
+    served_json = client.get("/api/v1/openapi.json")
+    served_yaml = client.get("/api/v1/openapi.yaml")
+    assert served_json.status_code == served_yaml.status_code == 200
+    assert served_json.json()["paths"].keys() == SPEC["paths"].keys()
+    assert yaml.safe_load(served_yaml.text)["components"]["schemas"].keys() == SPEC["components"]["schemas"].keys()
