@@ -12,11 +12,12 @@ from collections.abc import Iterator
 import pytest
 import yaml
 
-from app import load_spec
+from app import SPEC_DIR, SPEC_FILE, load_spec
 
 pytestmark = pytest.mark.contract
 
 SPEC = load_spec()
+SPEC_PATH = SPEC_DIR / SPEC_FILE
 HTTP_METHODS = ("get", "put", "post", "delete", "patch")
 ERROR_SCHEMA = "#/components/schemas/Error"
 # The readiness probe's 503 is its own report (`status: down` and each check), by the requirements.
@@ -102,6 +103,13 @@ def test_links_name_real_operations_and_parameters(where, source, link):
         assert bare in declared or (location == "header" and bare == "Authorization"), f"{where}: {name}"
     if "requestBody" in link:
         assert "requestBody" in operation, f"{where}: the target takes no body"
+
+
+def test_spec_has_no_duplicate_keys():
+    """PyYAML keeps the last of two equal keys without a word; strict parsers (client generators) refuse."""
+    from ruamel.yaml import YAML
+
+    YAML(typ="safe").load(SPEC_PATH.read_text())
 
 
 def test_spec_is_served_as_json_and_yaml(client):
