@@ -29,7 +29,8 @@ from models.db import init_db
 pytestmark = [pytest.mark.e2e, pytest.mark.redis_only]
 
 PASSWORD = "Granite-Path-42"
-LEASE_SECONDS = 4  # short, so the relay re-sends a row a dead worker held (OUTBOX_LEASE_SECONDS)
+LEASE_SECONDS = 10  # OUTBOX_LEASE_SECONDS: short, so the relay soon re-sends a row a dead worker held,
+# yet well above the ~1 s a killed pool process takes to have its message redelivered
 FAST = 1.0  # seconds: the most a request may take while Redis is down
 
 
@@ -161,6 +162,12 @@ def all_done(request_ids: list[str]) -> bool:
     return bool(rows) and all(row.state == "done" for row in rows)
 
 
+def queue_status(api: httpx.Client, headers: dict[str, str]) -> dict:
+    response = api.get("/admin/queues", headers=headers)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
 def timed(call) -> tuple[httpx.Response, float]:
     started = time.perf_counter()
     response = call()
@@ -235,7 +242,7 @@ def test_a_pool_process_killed_mid_task_runs_it_again_once(
     [first_pid] = wait_until(lambda: held_tasks(gate, row_id), what="the audit task at the gate")
     delivery = registration_row(email).claimed_by
 
-    queues = api.get("/admin/queues", headers=admin_headers).json()
+    queues = queue_status(api, admin_headers)
     active = [task["name"] for w in queues["workers"] for task in w["active"]]
     assert "tasks.audit.write_audit_log" in active
 
@@ -266,7 +273,9 @@ def test_a_whole_worker_killed_mid_task_is_rerun_by_the_relay_once(
     workers.ensure_running()
 
     # The claim's lease runs out, the relay publishes the row again, the new worker takes it over.
-    row = wait_until(lambda: registration_row(email).state == "done" and registration_row(email), timeout=20)
+    row = wait_until(
+        lambda: registration_row(email).state == "done" and registration_row(email), timeout=LEASE_SECONDS + 15
+    )
     assert row.claimed_by != first_delivery
     assert row.attempts == 2
     assert len(audit_rows("user.registered", user_id(email))) == 1
@@ -347,7 +356,7 @@ def test_queue_status_shows_the_workers_and_answers_without_them(
     api: httpx.Client, workers: Workers, admin_headers: dict[str, str]
 ):
     workers.ensure_running()
-    live = api.get("/admin/queues", headers=admin_headers).json()
+    live = queue_status(api, admin_headers)
     assert live["brokerReachable"] is True
     assert len(live["workers"]) == 1
 
