@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import smtplib
+import ssl
 import sys
 import tempfile
 from dataclasses import dataclass
@@ -69,7 +70,8 @@ def send(message: EmailMessage, key: str, settings: Settings | None = None) -> N
 def _send_smtp(message: EmailMessage, _key: str, settings: Settings) -> None:
     with smtplib.SMTP(settings.smtp_host, settings.smtp_port, timeout=SMTP_TIMEOUT_SECONDS) as smtp:
         if settings.smtp_starttls:
-            smtp.starttls()
+            # smtplib's default context verifies nothing; this one checks the certificate and host name.
+            smtp.starttls(context=ssl.create_default_context())
         if settings.smtp_user:
             smtp.login(settings.smtp_user, settings.smtp_password)
         smtp.send_message(message)

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import logging
 import socket
+import ssl
+import subprocess
 
 import pytest
 from aiosmtpd.controller import Controller
@@ -211,3 +214,37 @@ def test_a_used_link_stays_used_when_its_email_is_sent_again(accounts, mailbox, 
     send_email.apply(args=[str(row.id)])
     assert mailbox.token("ann@example.com", "reset-password") == token
     assert one_time_tokens.consume(token, "reset_password") is None
+
+
+@pytest.fixture
+def tls_files(tmp_path):
+    """A self-signed certificate for 127.0.0.1 (made by the openssl command line tool)."""
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    request = ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1"]
+    subprocess.run(
+        [*request, "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+        check=True,
+        capture_output=True,
+    )
+    return cert, key
+
+
+def test_smtp_starttls_verifies_the_server_certificate(use, tls_files, monkeypatch):
+    cert, key = tls_files
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_context.load_cert_chain(cert, key)
+    sink, port = Sink(), free_port()
+    controller = Controller(sink, hostname="127.0.0.1", port=port, tls_context=server_context, require_starttls=True)
+    controller.start()
+    try:
+        use(email_backend="smtp", smtp_host="127.0.0.1", smtp_port=port, smtp_starttls=True)
+        message = mailer.build(render("password_changed", "ann@example.com", "Ann"), KEY)
+        with pytest.raises(ssl.SSLCertVerificationError):
+            mailer.send(message, KEY)  # an unknown issuer is refused
+        assert sink.received == []
+        trusting = functools.partial(ssl.create_default_context, cafile=str(cert))
+        monkeypatch.setattr(mailer.ssl, "create_default_context", trusting)
+        mailer.send(message, KEY)
+    finally:
+        controller.stop()
+    assert len(sink.received) == 1
