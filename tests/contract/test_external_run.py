@@ -34,7 +34,7 @@ from conftest import TEST_DATABASE_URL, recreate_postgres_database
 from conftest import test_environ as app_environ  # (not collected as a test)
 from e2e.conftest import ROOT, Service, free_port, http_ready
 
-from contract.support import report
+from contract.support import manage, report
 
 pytestmark = pytest.mark.contract
 
@@ -75,10 +75,6 @@ def database_url(workdir: Path) -> str:
         url = f"sqlite:///{workdir / 'cairn.db'}"
     manage("migrate", env=app_environ(url, workdir))
     return url
-
-
-def manage(*args: str, env: dict[str, str]) -> None:
-    subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env={**os.environ, **env}, check=True, timeout=60)
 
 
 def server_environ(database_url: str, workdir: Path, port: int) -> dict[str, str]:
