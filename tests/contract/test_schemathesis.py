@@ -34,7 +34,7 @@ from dataclasses import dataclass
 import pytest
 import schemathesis
 from schemathesis.config import HealthCheck
-from schemathesis.engine import events, from_schema
+from schemathesis.engine import Status, events, from_schema
 
 from contract import hooks
 from contract.support import report
@@ -87,27 +87,44 @@ class Outcome:
 
 
 def run(schema) -> Outcome:
-    """Run the engine; count the cases per phase; describe every failure with a curl to reproduce it."""
+    """Run the engine; count the cases per phase; describe each distinct failure, with a curl to reproduce it.
+
+    Check failures live in each scenario's recorder; ``EngineFinished`` carries only those of
+    the checks that run after the whole run.
+    """
     outcome = Outcome(Counter(), [], [], set())
-    recorded: dict[str, object] = {}
+    seen: set[tuple] = set()
     for event in from_schema(schema).execute():
         if isinstance(event, events.ScenarioFinished):
-            nodes = event.recorder.cases
-            outcome.cases[event.phase.value] += len(nodes)
-            recorded.update({case_id: node.value for case_id, node in nodes.items()})
-            outcome.links |= {node.transition.id for node in nodes.values() if node.is_transition_applied}
+            recorder = event.recorder
+            outcome.cases[event.phase.value] += len(recorder.cases)
+            outcome.links |= {node.transition.id for node in recorder.cases.values() if node.is_transition_applied}
+            for case_id, checks in recorder.checks.items():
+                for check in checks:
+                    if check.status == Status.FAILURE and check.failure_info is not None:
+                        failure = check.failure_info.failure
+                        key = (failure.operation, failure.code, failure.title)
+                        if key not in seen:
+                            seen.add(key)
+                            outcome.failures.append(describe(failure, recorder, case_id))
         elif isinstance(event, events.NonFatalError):
             outcome.errors.append(f"{event.label}: {event.info.format()}")
         elif isinstance(event, events.FatalError):
             raise event.exception
         elif isinstance(event, events.EngineFinished):
-            outcome.failures = [describe(failure, recorded.get(failure.case_id)) for failure in event.failures]
+            outcome.failures += [f"{f.operation}: {f.code} {f.title}\n{f.message}" for f in event.failures]
     return outcome
 
 
-def describe(failure, case) -> str:
-    reproduce = f"\n    {case.as_curl_command()}" if case is not None else ""
-    return f"{failure.operation}: {failure.code} {failure.title}\n{failure.message}{reproduce}"
+def describe(failure, recorder, case_id: str) -> str:
+    """The failure, the response that showed it, and a curl that sends the same request."""
+    lines = [f"{failure.operation}: {failure.code} {failure.title}", failure.message]
+    interaction = recorder.interactions.get(case_id)
+    if interaction is not None and interaction.response is not None:
+        response = interaction.response
+        lines.append(f"[{response.status_code}] {response.content[:500].decode('utf-8', 'replace')}")
+    lines.append(f"    {recorder.cases[case_id].value.as_curl_command()}")
+    return "\n".join(line for line in lines if line)
 
 
 def test_contract_in_process(app, backend, clean_db, request):
