@@ -162,14 +162,20 @@ def _meets_latency(row: Row) -> list[str]:
     return misses
 
 
-def judge(rows: list[Row], bcrypt_ceiling: float) -> None:
-    """Fill in each row's verdict against the issue's targets (see the module constants)."""
+def judge(rows: list[Row], bcrypt_ceiling: float, bcrypt_cpu_ms: float = 0.0) -> None:
+    """Fill in each row's verdict against the issue's targets (see the module constants).
+
+    ``bcrypt_cpu_ms`` (CPU per check) adds, for login, the share of a login's API CPU that is the
+    bcrypt check itself: unlike throughput, it holds when other work shares the machine.
+    """
     at16 = {r.endpoint: r for r in rows if r.connections == REFERENCE_CONNECTIONS}
     for row in rows:
         problems: list[str] = []
         if row.cls == "login" and row.connections == REFERENCE_CONNECTIONS:
             share = row.rps / bcrypt_ceiling if bcrypt_ceiling else 0.0
             row.notes.append(f"{share:.0%} of the bcrypt ceiling ({bcrypt_ceiling:.1f}/s)")
+            if bcrypt_cpu_ms and row.api_cpu_ms:
+                row.notes.append(f"bcrypt is {bcrypt_cpu_ms / row.api_cpu_ms:.0%} of a login's API CPU")
             if share < LOGIN_CEILING_SHARE:
                 problems.append(f"{share:.0%} of the bcrypt ceiling < {LOGIN_CEILING_SHARE:.0%}")
             if row.errors:

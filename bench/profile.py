@@ -38,10 +38,11 @@ CATEGORIES: tuple[tuple[str, re.Pattern, bool], ...] = (
     ("our middlewares (own work)", re.compile(r"core/(requests|headers|body|cors|metrics|ratelimit|errors)\.py"), True),
 )
 FRAMEWORK = "framework (connexion, starlette, flask, a2wsgi, uvicorn, asyncio)"
-# Frames every sample of a thread shares (process start-up, event loop, thread bootstrap).
+# Frames that only pass the request on: process start-up, event loop, thread bootstrap, and every
+# middleware's __call__ (each wraps everything inside it, so their totals say nothing).
 ENTRY_POINTS = re.compile(
     r"\((gunicorn|uvicorn_worker|threading\.py|concurrent/futures/thread\.py|asyncio/(runners|base_events|events)\.py"
-    r"|uvicorn/(_compat|server|main)\.py)|^<module>"
+    r"|uvicorn/(_compat|server|main)\.py)|^<module>|\.__call__ |^Router\.|^(Mount|Route)\.handle |run_asgi|wrapped_app"
 )
 FRAME = re.compile(r"^(?P<function>.*?) \((?P<file>[^():]+)(?::(?P<line>\d+))?\)$")
 
