@@ -60,3 +60,6 @@ class AuditLog(BaseModel):
 
 AuditLog.add_index(AuditLog.index(AuditLog.actor, AuditLog.created_at, name="audit_logs_actor_created_idx"))
 AuditLog.add_index(AuditLog.index(AuditLog.created_at, name="audit_logs_created_idx"))
+AuditLog.add_index(
+    AuditLog.index(AuditLog.target_type, AuditLog.target_id, AuditLog.created_at, name="audit_logs_target_created_idx")
+)
