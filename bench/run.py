@@ -587,6 +587,13 @@ def machine(args: argparse.Namespace, ceiling: dict) -> dict:
     }
 
 
+def ceilings(rows: list[Row]) -> str:
+    best: dict[str, float] = {}
+    for row in rows:
+        best[row.cls] = max(best.get(row.cls, 0.0), row.rps)
+    return ", ".join(f"{cls} {rps:.0f}" for cls, rps in best.items())
+
+
 def write_results(rows: list[Row], about: dict) -> Path:
     """``bench/results/<date>-<host>.json`` and ``latest.json``: a list of rows, each naming its machine."""
     RESULTS.mkdir(parents=True, exist_ok=True)
@@ -671,6 +678,7 @@ def main(argv: list[str] | None = None) -> int:
     judge(rows, ceiling["all_cores_per_s"], ceiling["cpu_ms_per_check"])
     print()
     print(format_table(rows))
+    print("\nthroughput ceiling per class (best req/s over the levels): " + ceilings(rows))
     if not args.no_save:
         log(f"results: {write_results(rows, about)}")
     failed = [r for r in rows if r.verdict.startswith("FAIL")]
