@@ -28,11 +28,13 @@ from core.logs import configure_logging
 from core.metrics import MetricsMiddleware, route_templates
 from core.ratelimit import RateLimiter, RateLimitHeadersMiddleware, RateLimitMiddleware
 from core.requests import RequestContextMiddleware
+from core.specdoc import SpecDocumentsMiddleware, documents
 from core.validation import VALIDATOR_MAP
 from models.db import db, init_db
 
 SPEC_DIR = Path(__file__).parent / "openapi"
 SPEC_FILE = "openapi.yaml"
+SPEC_JSON_PATH = "/api/v1/openapi.json"  # and its .yaml twin
 HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 
 
@@ -126,7 +128,13 @@ def create_app(settings: Settings | None = None) -> FlaskApp:
         strict_validation=True,
         validate_responses=settings.validate_responses,
         validator_map=VALIDATOR_MAP,
-        swagger_ui_options=SwaggerUIOptions(swagger_ui_path="/api/v1/ui", spec_path="/api/v1/openapi.json"),
+        swagger_ui_options=SwaggerUIOptions(swagger_ui_path="/api/v1/ui", spec_path=SPEC_JSON_PATH),
+    )
+    # The spec as written (Connexion would serve a re-resolved, $ref-less copy, rebuilt per request).
+    app.add_middleware(
+        SpecDocumentsMiddleware,
+        position=MiddlewarePosition.BEFORE_SWAGGER,
+        documents=documents(SPEC_DIR / SPEC_FILE, SPEC_JSON_PATH),
     )
     app.add_middleware(RequestBodyMiddleware, position=MiddlewarePosition.BEFORE_ROUTING)
     app.add_middleware(
