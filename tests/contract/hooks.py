@@ -1,8 +1,8 @@
 """Schemathesis hooks for Cairn: who calls each operation, and with which credentials.
 
 Loaded in-process by ``tests/contract/test_schemathesis.py`` and by the external
-``schemathesis run`` (``SCHEMATHESIS_HOOKS=contract.hooks`` with ``tests/`` on ``PYTHONPATH``). Importing this
-module registers everything globally.
+``schemathesis run`` (``SCHEMATHESIS_HOOKS=contract.hooks``, ``tests/`` on ``PYTHONPATH``).
+Importing this module registers everything globally.
 
 - Most authenticated operations run as one shared user (cached); the admin operations
   as a shared admin. The external run passes the tokens of a user it registered through
@@ -54,7 +54,6 @@ ADMIN_OPERATIONS = ("list_audit_logs", "get_queues")
 SESSION_ENDING = ("logout", "delete_me", "change_password", "revoke_session")
 TOKEN_OPERATIONS = {"reset_password": "reset_password", "verify_email": "verify_email"}
 PASSWORD_FIELDS = {"register": "password", "change_password": "newPassword", "reset_password": "password"}
-MAX_PASSWORD_BYTES = 72
 SHARED_REFRESH_SECONDS = 600  # below the access token's 15 minutes
 
 
@@ -218,8 +217,10 @@ def password_fits_bcrypt(context, case) -> bool:
     """Drop valid-by-schema passwords over 72 UTF-8 bytes (documented 400s the schema cannot express)."""
     if not (isinstance(case.body, dict) and _is_positive(case, ParameterLocation.BODY)):
         return True
+    from core.passwords import too_long
+
     password = case.body.get(PASSWORD_FIELDS[operation_name(case.operation)])
-    return not isinstance(password, str) or len(password.encode("utf-8", "surrogatepass")) <= MAX_PASSWORD_BYTES
+    return not (isinstance(password, str) and too_long(password))
 
 
 def forget_cached_credentials() -> None:
