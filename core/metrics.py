@@ -163,7 +163,7 @@ class BacklogCollector:
         from celery_app import QUEUES
         from services import admin
 
-        depths = admin._queue_depths()  # None when the broker is unreachable (short time-outs)
+        depths = admin.queue_depths()  # None when the broker is unreachable (short time-outs)
         broker_up = GaugeMetricFamily("cairn_broker_up", "1 if the Celery broker answered this scrape.")
         broker_up.add_metric([], 1 if depths is not None else 0)
         yield broker_up
@@ -181,7 +181,7 @@ class BacklogCollector:
         from services import admin
 
         try:
-            backlog = admin._outbox_backlog()
+            backlog = admin.outbox_backlog()
         except Exception as exc:  # the database being down must not fail the scrape
             log.warning("metrics: outbox backlog unavailable: %s", exc)
             return
