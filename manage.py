@@ -66,57 +66,25 @@ def cmd_seed(args: argparse.Namespace) -> int:
     return 0
 
 
+QUEUE_LIST = "emails,audit,maintenance"
+BEAT_SCHEDULE = "var/celerybeat-schedule"
+
+
+def _python(*args: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, *args])
+
+
 def cmd_run(_args: argparse.Namespace) -> int:
     """Development: the API, a worker and beat on the embedded default, stopped together."""
     cmd_migrate(_args)
     settings = get_settings()
-    python = sys.executable
+    level = settings.log_level
     children = [
-        subprocess.Popen(
-            [
-                python,
-                "-m",
-                "celery",
-                "-A",
-                "celery_app",
-                "worker",
-                "-Q",
-                "emails,audit,maintenance",
-                "--loglevel",
-                settings.log_level,
-                "--concurrency",
-                "2",
-            ]
+        _python(
+            "-m", "celery", "-A", "celery_app", "worker", "-Q", QUEUE_LIST, "--loglevel", level, "--concurrency", "2"
         ),
-        subprocess.Popen(
-            [
-                python,
-                "-m",
-                "celery",
-                "-A",
-                "celery_app",
-                "beat",
-                "--loglevel",
-                settings.log_level,
-                "--schedule",
-                "var/celerybeat-schedule",
-            ]
-        ),
-        subprocess.Popen(
-            [
-                python,
-                "-m",
-                "uvicorn",
-                "--factory",
-                "app:create_app",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(settings.port),
-                "--lifespan",
-                "on",
-            ]
-        ),
+        _python("-m", "celery", "-A", "celery_app", "beat", "--loglevel", level, "--schedule", BEAT_SCHEDULE),
+        _python("-m", "uvicorn", "--factory", "app:create_app", "--port", str(settings.port), "--lifespan", "on"),
     ]
     print(
         f"Cairn is starting: API http://127.0.0.1:{settings.port}/health, "
