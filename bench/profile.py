@@ -1,4 +1,4 @@
-"""Summarise py-spy raw profiles (``python -m bench.profile var/bench/profile-detail-*.txt``).
+"""Summarise py-spy raw profiles (``python -m bench.profile [--requests N] var/bench/profile-detail-*.txt``).
 
 ``python -m bench.run --only detail --profile detail`` records every worker with py-spy while
 the detail endpoint runs at 16 connections (``--format raw``: one ``frame;frame;… count`` line
@@ -76,7 +76,9 @@ def category(stack: tuple[str, ...]) -> str:
     return FRAMEWORK
 
 
-def summarise(stacks: Counter, top: int = 15) -> str:
+def summarise(stacks: Counter, top: int = 15, per_request_ms: float = 0.0) -> str:
+    """The report; with ``per_request_ms`` (the CPU one sample stands for, divided by the requests
+    served while recording) each category also shows its milliseconds of Python CPU per request."""
     total = sum(stacks.values())
     if not total:
         return "no samples"
@@ -89,7 +91,12 @@ def summarise(stacks: Counter, top: int = 15) -> str:
         for frame in {short(f) for f in stack}:
             total_time[frame] += count
     lines = [f"{total} samples (busy threads only)", "", "by category:"]
-    lines += [f"  {100 * n / total:5.1f} %  {name}" for name, n in by_category.most_common()]
+    if per_request_ms:
+        lines[0] += f", {total * per_request_ms:.2f} ms of Python CPU per request"
+    lines += [
+        f"  {100 * n / total:5.1f} %  {name}" + (f"  ({n * per_request_ms:.2f} ms/request)" if per_request_ms else "")
+        for name, n in by_category.most_common()
+    ]
     lines += ["", f"top {top} by self time:"]
     lines += [f"  {100 * n / total:5.1f} %  {name}" for name, n in self_time.most_common(top)]
     lines += ["", f"top {top} by total time (server and thread entry points left out):"]
@@ -98,14 +105,24 @@ def summarise(stacks: Counter, top: int = 15) -> str:
     return "\n".join(lines)
 
 
-def main(paths: list[str]) -> int:
+def main(argv: list[str]) -> int:
+    """``[--requests N] [--rate HZ] FILE…``: N requests served while py-spy sampled at HZ (200)."""
+    options = {"--requests": 0.0, "--rate": 200.0}
+    paths = []
+    args = iter(argv)
+    for arg in args:
+        if arg in options:
+            options[arg] = float(next(args))
+        else:
+            paths.append(arg)
     if not paths:
         print(__doc__)
         return 2
     stacks: Counter = Counter()
     for path in paths:
         stacks.update(parse_raw(Path(path).read_text().splitlines()))
-    print(summarise(stacks))
+    per_request = 1000 / options["--rate"] / options["--requests"] if options["--requests"] else 0.0
+    print(summarise(stacks, per_request_ms=per_request))
     return 0
 
 

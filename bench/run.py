@@ -509,7 +509,7 @@ def drive(
         if result.requests:
             row.api_cpu_ms = round(1000 * (cpu_seconds(workers) - cpu_before) / result.requests, 2)
         log(
-            f"{endpoint.name:<15} c={connections:<3} {row.rps:8.1f} req/s  p50 {row.p50_ms:7.1f}"
+            f"{endpoint.name:<15} c={connections:<3} {row.requests:6d} req {row.rps:8.1f} req/s  p50 {row.p50_ms:7.1f}"
             f"  p95 {row.p95_ms:7.1f}  p99 {row.p99_ms:7.1f} ms  errors {row.errors}  API CPU {row.api_cpu_ms} ms/req"
         )
         rows.append(row)
@@ -550,7 +550,7 @@ def profiling(args: argparse.Namespace, api: subprocess.Popen, endpoint: str, co
             spy.send_signal(signal.SIGINT)
         for spy in spies:
             spy.wait(timeout=30)
-        log(f"profile of {endpoint}: python -m bench.profile {WORK}/profile-{endpoint}-*.txt")
+        log(f"profile: python -m bench.profile --requests <req below> {WORK}/profile-{endpoint}-*.txt")
 
 
 # Results ------------------------------------------------------------------------------------------
