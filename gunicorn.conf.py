@@ -2,6 +2,7 @@
 so a spec whose operationIds do not resolve stops start-up instead of serving 500s."""
 
 import os
+import shutil
 from pathlib import Path
 
 # Each worker writes its Prometheus samples here (core.metrics); emptied when the master starts.
@@ -19,9 +20,11 @@ errorlog = "-"
 
 
 def on_starting(server):  # noqa: ARG001 - gunicorn's hook signature
-    from core import metrics
-
-    metrics.prepare_multiprocess_dir(os.environ["PROMETHEUS_MULTIPROC_DIR"])
+    """Empty the metrics folder: a previous run's samples would be merged in. Plain file work on
+    purpose: importing core.metrics here would open the master's sample files before the folder exists."""
+    folder = Path(os.environ["PROMETHEUS_MULTIPROC_DIR"])
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
 
 
 def child_exit(server, worker):  # noqa: ARG001 - gunicorn's hook signature

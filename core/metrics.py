@@ -1,7 +1,7 @@
 """Prometheus metrics: requests by route template, the database pool, Celery queues, the outbox.
 
-Several gunicorn workers: ``PROMETHEUS_MULTIPROC_DIR`` (set and emptied by ``gunicorn.conf.py``
-before any worker starts) makes every process write its samples to files there, and a scrape
+Several gunicorn workers: ``PROMETHEUS_MULTIPROC_DIR`` (set by ``gunicorn.conf.py`` and emptied
+by its ``on_starting`` hook before any worker starts) makes every process write its samples to files there, and a scrape
 merges them, whichever worker answers it. Without it (tests, ``make run``) a plain in-process
 registry is used. The variable must be set before ``prometheus_client`` is first imported.
 
@@ -23,10 +23,8 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
 import time
 from collections.abc import Iterator, Mapping
-from pathlib import Path
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client import multiprocess as _multiprocess
@@ -71,17 +69,6 @@ POOL_MAX = Gauge(
 
 def multiprocess_dir() -> str | None:
     return os.environ.get(MULTIPROC_ENV) or None
-
-
-def prepare_multiprocess_dir(path: str | os.PathLike) -> None:
-    """Empty ``path`` (a previous run's samples would be merged in otherwise) and point the variable at it.
-
-    Called by gunicorn's ``on_starting`` hook, in the master, before any worker is forked.
-    """
-    directory = Path(path)
-    shutil.rmtree(directory, ignore_errors=True)
-    directory.mkdir(parents=True, exist_ok=True)
-    os.environ[MULTIPROC_ENV] = str(directory)
 
 
 def mark_process_dead(pid: int) -> None:

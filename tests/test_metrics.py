@@ -161,8 +161,6 @@ MULTIPROCESS_SCRIPT = textwrap.dedent(
     import os, sys
     from core import metrics
 
-    metrics.prepare_multiprocess_dir(sys.argv[1])
-    # A stale file from a previous run would be merged in: prepare empties the folder.
     children = []
     for worker in range(2):
         pid = os.fork()
@@ -189,13 +187,40 @@ def _sample(text: str, name: str, labels: dict | None = None) -> float | None:
     return None
 
 
-def test_multiprocess_mode_merges_workers_and_forgets_dead_ones_live_gauges(tmp_path):
+def gunicorn_config(folder: Path) -> dict:
+    """gunicorn.conf.py's namespace, as gunicorn evaluates it (with the metrics folder given)."""
+    namespace: dict = {"__file__": str(ROOT / "gunicorn.conf.py"), "__name__": "gunicorn_conf"}
+    saved = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(folder)
+    try:
+        exec(compile((ROOT / "gunicorn.conf.py").read_text(), "gunicorn.conf.py", "exec"), namespace)
+        namespace["on_starting"](None)
+    finally:
+        if saved is None:
+            del os.environ["PROMETHEUS_MULTIPROC_DIR"]
+        else:
+            os.environ["PROMETHEUS_MULTIPROC_DIR"] = saved
+    return namespace
+
+
+def test_gunicorn_start_empties_the_metrics_folder(tmp_path):
     folder = tmp_path / "prometheus"
     folder.mkdir()
-    (folder / "counter_99999.db").write_bytes(b"stale")
+    (folder / "counter_99999.db").write_bytes(b"a previous run's samples")
+
+    config = gunicorn_config(folder)
+
+    assert folder.is_dir()
+    assert list(folder.iterdir()) == []
+    assert callable(config["child_exit"])
+
+
+def test_multiprocess_mode_merges_workers_and_forgets_dead_ones_live_gauges(tmp_path):
+    folder = tmp_path / "prometheus"
+    gunicorn_config(folder)
     env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(folder), "PYTHONPATH": str(ROOT)}
     done = subprocess.run(
-        [sys.executable, "-c", MULTIPROCESS_SCRIPT, str(folder)],
+        [sys.executable, "-c", MULTIPROCESS_SCRIPT],
         env=env,
         capture_output=True,
         text=True,
