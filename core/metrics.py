@@ -124,6 +124,10 @@ class MetricsMiddleware:
             return
         started = time.perf_counter()
         status = 500  # what the client gets if an exception escapes the inner stack
+        # Connexion's router records the operation in scope["extensions"] of a shallow copy of this
+        # scope: only an extensions dict that already exists here is shared with that copy (uvicorn
+        # sends none; the test client does, which hid this).
+        scope.setdefault("extensions", {})
 
         async def send_and_note_status(message: Message) -> None:
             nonlocal status

@@ -96,6 +96,39 @@ def test_requests_are_counted_by_route_template_method_and_final_status(client, 
     ]
 
 
+def test_route_is_labelled_when_the_server_sends_no_extensions(client, app):
+    """uvicorn's scope has no "extensions" key (the test client's has): the route must still be known."""
+    import asyncio
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": "/health",
+        "raw_path": b"/health",
+        "root_path": "",
+        "query_string": b"",
+        "headers": [(b"host", b"testserver")],
+        "client": ("127.0.0.1", 50000),
+        "server": ("testserver", 80),
+    }
+    sent: list[dict] = []
+
+    async def receive() -> dict:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict) -> None:
+        sent.append(message)
+
+    before = requests_seen("/health", "GET", 200)
+    asyncio.run(app(scope, receive, send))
+
+    assert sent[0]["status"] == 200
+    assert requests_seen("/health", "GET", 200) == before + 1
+
+
 def test_metrics_exposes_pool_queues_and_outbox_backlog(client, accounts, settings):
     from models import db
 
