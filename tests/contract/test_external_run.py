@@ -34,6 +34,7 @@ from conftest import TEST_DATABASE_URL, recreate_postgres_database
 from conftest import test_environ as app_environ  # (not collected as a test)
 from e2e.conftest import ROOT, Service, free_port, http_ready
 
+from contract import hooks
 from contract.support import manage, report
 
 pytestmark = pytest.mark.contract
@@ -42,7 +43,8 @@ SEED = 20261125
 MAX_EXAMPLES = 5
 RUN_TIMEOUT_SECONDS = 600  # a hang fails the test instead of eating CI's budget
 PHASES = ["examples", "coverage", "fuzzing", "stateful"]
-USER = {"email": "contract-owner@example.com", "password": "Contract-Pass-42", "name": "Contract Owner"}
+# The user registered through the API is the spec's example account, so the examples phase logs in for real.
+USER = {"email": hooks.EXAMPLE_EMAIL, "password": hooks.EXAMPLE_PASSWORD, "name": "Ann Lee"}
 ADMIN = {"email": "contract-admin@example.com", "password": "Contract-Admin-42"}
 # 423 is the documented lockout; Hypothesis reuses small emails, so a valid address gets locked.
 CONFIG = """

@@ -129,6 +129,7 @@ def describe(failure, recorder, case_id: str) -> str:
 
 def test_contract_in_process(app, backend, clean_db, request):
     hooks.forget_cached_credentials()  # another backend's users are gone
+    hooks.example_account()  # before the examples phase logs in as it
     name = backend_name(backend)
     budget = BUDGETS[name]
     schema = schemathesis.openapi.from_asgi("/api/v1/openapi.json", app)
