@@ -153,9 +153,11 @@ def test_schemathesis_cli_against_the_real_server(server, database_url, workdir,
         timeout=RUN_TIMEOUT_SECONDS,
     )
 
-    counts = cases_per_phase(next(reports.glob("*.ndjson")))
+    ndjson = next(reports.glob("*.ndjson"), None)  # none when the run could not even start
+    counts = cases_per_phase(ndjson) if ndjson else Counter()
     backend = "postgres" if TEST_DATABASE_URL else "sqlite"
     summary = ", ".join(f"{phase} {counts[phase]}" for phase in PHASES)
-    report(request.config, f"schemathesis run (external, gunicorn on {backend}): {summary} cases")
+    junit = next(reports.glob("junit*.xml"), None)
+    report(request.config, f"schemathesis run (external, gunicorn on {backend}): {summary} cases; JUnit: {junit}")
     assert result.returncode == 0, result.stdout[-20000:] + result.stderr[-5000:]
     assert all(counts[phase] for phase in PHASES), f"a phase ran nothing: {dict(counts)}"
