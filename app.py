@@ -13,9 +13,11 @@ from pathlib import Path
 import yaml
 from connexion import FlaskApp
 from connexion.context import context as connexion_context
+from connexion.context import operation as connexion_operation
 from connexion.middleware import ConnexionMiddleware, MiddlewarePosition
 from connexion.middleware.server_error import ServerErrorMiddleware
 from connexion.options import SwaggerUIOptions
+from starlette.exceptions import HTTPException
 
 from celery_app import configure_celery
 from core.auth import check_session
@@ -64,6 +66,20 @@ def _token_info() -> dict | None:
         return connexion_context.get("token_info")
     except RuntimeError:  # no operation matched, so Connexion set no context
         return None
+
+
+def _refuse_unrouted_requests(app: FlaskApp) -> None:
+    """A request that matched no operation never reaches an operation's view.
+
+    Connexion's router and Flask's can disagree: an encoded newline in a path segment
+    fits Flask's rule for an operation but not Connexion's route (Starlette's ``.*`` stops
+    at a newline), and the view then fails for want of an operation (a 500). It is a 404.
+    """
+
+    @app.app.before_request
+    def _routed() -> None:
+        if not connexion_operation:  # an unbound proxy is falsy
+            raise HTTPException(404)
 
 
 def _attach_database(app: FlaskApp) -> None:
@@ -128,9 +144,10 @@ def create_app(settings: Settings | None = None) -> FlaskApp:
         strict_validation=True,
         validate_responses=settings.validate_responses,
         validator_map=VALIDATOR_MAP,
-        swagger_ui_options=SwaggerUIOptions(swagger_ui_path="/api/v1/ui", spec_path=SPEC_JSON_PATH),
+        # The UI reads SPEC_JSON_PATH; SpecDocumentsMiddleware serves it (and its .yaml twin) as written,
+        # where Connexion would serve a re-resolved, $ref-less copy rebuilt on every request.
+        swagger_ui_options=SwaggerUIOptions(swagger_ui_path="/api/v1/ui", spec_path=SPEC_JSON_PATH, serve_spec=False),
     )
-    # The spec as written (Connexion would serve a re-resolved, $ref-less copy, rebuilt per request).
     app.add_middleware(
         SpecDocumentsMiddleware,
         position=MiddlewarePosition.BEFORE_SWAGGER,
@@ -146,5 +163,6 @@ def create_app(settings: Settings | None = None) -> FlaskApp:
     app.add_middleware(MetricsMiddleware, position=MiddlewarePosition.BEFORE_EXCEPTION, routes=route_templates(spec))
     _add_security_middleware(app, settings)
     register_error_handlers(app, methods_by_path(spec))
+    _refuse_unrouted_requests(app)
     _attach_database(app)
     return app

@@ -4,8 +4,9 @@ Connexion serves its own copy instead: every ``$ref`` inlined (~500 KB of JSON, 
 of YAML for a ~90 KB file), ``servers`` rewritten, and the whole thing re-resolved and
 re-rendered on every request (0.15 s of CPU for the JSON, 0.8 s for the YAML, before any
 rate limit applies). A client generated from that copy gets a model per error response
-of every operation (over a thousand) instead of the spec's named schemas. This middleware
-answers first: the YAML byte for byte as the file, the JSON rendered once at start-up.
+of every operation (over a thousand) instead of the spec's named schemas. So Connexion's
+copy is off (``serve_spec=False``; its docs UI still reads the JSON path) and this
+middleware serves the file: the YAML byte for byte, the JSON rendered once at start-up.
 """
 
 from __future__ import annotations

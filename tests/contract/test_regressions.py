@@ -40,3 +40,19 @@ def test_an_address_that_is_not_rfc_5321_is_refused(client, email):
     response = client.post("/api/v1/auth/register", json=body)
     assert response.status_code == 400, response.text
     assert response.json()["error"]["details"][0]["field"] == "body.email"
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("DELETE", "/api/v1/projects/abc%0A/milestones/x"),
+        ("GET", "/api/v1/projects/6c0d8e2f-4a1b-4c3d-9e5f-7a8b9c0d1e2f%0A"),
+        ("PATCH", "/api/v1/projects/%0A/milestones/%0A"),
+        ("GET", "/api/v1/openapi.json%0A"),
+    ],
+)
+def test_an_encoded_newline_in_the_path_is_a_404_not_a_500(client, accounts, method, path):
+    """Flask's rules took such a path that Connexion's router had not matched, and the view crashed."""
+    response = client.request(method, path, headers=accounts.headers_for(accounts.create()))
+    assert response.status_code == 404, response.text
+    assert response.json()["error"]["code"] == "NOT_FOUND"
