@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import psycopg2
 import pytest
@@ -24,6 +25,13 @@ def _terminate_app_connections(database_url: str) -> int:
             (name,),
         )
         killed = cur.fetchone()[0]
+        # pg_terminate_backend only signals: wait until the backends are really gone, as after a restart.
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            cur.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()", (name,))
+            if cur.fetchone()[0] == 0:
+                break
+            time.sleep(0.05)
     conn.close()
     return killed
 
