@@ -230,3 +230,10 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
     fake = Clock()
     monkeypatch.setattr(auth, "clock", fake)
     return fake
+
+
+@pytest.fixture
+def owner(accounts) -> tuple:
+    """An authenticated caller for HTTP tests: (user, Authorization headers)."""
+    user = accounts.create()
+    return user, accounts.headers_for(user)

@@ -13,12 +13,6 @@ BASE = "/api/v1/projects"
 
 
 @pytest.fixture
-def owner(accounts):
-    user = accounts.create()
-    return user, accounts.headers_for(user)
-
-
-@pytest.fixture
 def project(client, owner):
     return create(client, owner[1], name="Summit")
 

@@ -14,12 +14,6 @@ BASE = "/api/v1/projects"
 
 
 @pytest.fixture
-def owner(accounts):
-    user = accounts.create()
-    return user, accounts.headers_for(user)
-
-
-@pytest.fixture
 def stranger(accounts):
     user = accounts.create()
     return user, accounts.headers_for(user)
