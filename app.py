@@ -6,6 +6,7 @@ Serve it with ``make api`` (gunicorn + uvicorn workers) or ``make run``; tests c
 
 from __future__ import annotations
 
+import json
 import re
 from functools import partial
 from pathlib import Path
@@ -14,6 +15,7 @@ import yaml
 from connexion import FlaskApp
 from connexion.context import context as connexion_context
 from connexion.context import operation as connexion_operation
+from connexion.jsonifier import Jsonifier
 from connexion.middleware import ConnexionMiddleware, MiddlewarePosition
 from connexion.middleware.server_error import ServerErrorMiddleware
 from connexion.options import SwaggerUIOptions
@@ -132,6 +134,9 @@ def create_app(settings: Settings | None = None) -> FlaskApp:
     app = FlaskApp(
         __name__,
         specification_dir=str(SPEC_DIR),
+        # Compact bodies: Connexion's default (indent=2) forces json's pure-Python encoder,
+        # which was a third of a 20-project list's CPU; without indent the C encoder runs.
+        jsonifier=Jsonifier(json, separators=(",", ":")),
         middlewares=[
             # Outermost, so that even the last-resort 500 carries the security headers.
             partial(SecurityHeadersMiddleware, trusted_proxies=settings.trusted_proxies),

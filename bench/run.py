@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import platform
 import random
@@ -314,7 +315,9 @@ class Sessions:
         self.base_url = base_url
         self.numbers = numbers
         self.items: list[Session] = []
-        self.logged_in_at = 0.0
+        # -inf, not 0: time.monotonic() counts from boot, so on a machine up for less than
+        # TOKEN_MAX_AGE_SECONDS a 0 would look like a recent log-in and nobody would log in.
+        self.logged_in_at = -math.inf
 
     def fresh(self) -> list[Session]:
         if time.monotonic() - self.logged_in_at > TOKEN_MAX_AGE_SECONDS:
@@ -331,6 +334,9 @@ class Sessions:
         )
         tokens = body["tokens"]
         return Session(number, body["user"]["id"], tokens["accessToken"], tokens["refreshToken"])
+
+    def expire(self) -> None:
+        self.logged_in_at = -math.inf
 
     def by_number(self) -> dict[int, Session]:
         return {s.number: s for s in self.fresh()}
@@ -404,7 +410,7 @@ class Workloads:
         """A refresh token of its own per connection, none used before (rotation makes them single-use)."""
         pool = self.sessions.fresh()
         if self.refresh_cursor + connections > len(pool):
-            self.sessions.logged_in_at = 0  # all used up: log everyone in again
+            self.sessions.expire()  # all used up: log everyone in again
             pool, self.refresh_cursor = self.sessions.fresh(), 0
         chosen = pool[self.refresh_cursor : self.refresh_cursor + connections]
         self.refresh_cursor += connections

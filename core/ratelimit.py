@@ -10,8 +10,15 @@ Two budgets, both from the ``limits`` library:
 
 Strategy: a moving window. "10 a minute" then means at most 10 in any 60 seconds; a fixed
 window lets twice the budget through across a window boundary, which doubles the password
-guesses a login limit allows. Its cost is bounded: a Redis list of at most ``limit``
-timestamps per key, one Lua script per hit and one per read of the window.
+guesses a login limit allows.
+
+Stores. On Redis, a hit is one Lua script (``MOVING_WINDOW_LUA``) on an asyncio client, on the
+event loop: it drops the timestamps that left the window, records the hit if there is room and
+returns what the headers need, in one round trip and one atomic step, on Redis's clock (API
+hosts with skewed clocks still share one window). The ``limits`` library's Redis strategy needs
+two scripts per hit (hit, then the window's stats) on a blocking client, i.e. a thread hand-off
+as well: 0.89 ms of CPU per request against 0.14 ms for the script (``bench/README.md``). Without
+Redis the budgets live in process memory, counted by ``limits``' memory strategy (no I/O).
 
 Two ASGI middlewares share the work. ``RateLimitMiddleware`` sits after routing
 (``MiddlewarePosition.BEFORE_SECURITY``) because it needs the operation; it spends the
@@ -27,17 +34,19 @@ outage costs at most one time-out per process per period instead of one per requ
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
-import threading
 import time
 from dataclasses import dataclass
+from typing import Protocol
 
+import redis.asyncio
 from limits import RateLimitItem, parse
-from limits.errors import StorageError
-from limits.storage import Storage, storage_from_string
+from limits.storage import MemoryStorage
 from limits.strategies import MovingWindowRateLimiter
-from starlette.concurrency import run_in_threadpool
+from redis.commands.core import AsyncScript
+from redis.exceptions import RedisError
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -56,21 +65,33 @@ FAIL_OPEN_SECONDS = 5.0
 REDIS_TIMEOUT_SECONDS = 0.5
 STATE_KEY = "rate_limit_headers"
 
+# KEYS[1]: the window, a list of hit times (seconds, newest first). ARGV: limit, window seconds.
+# Returns {1 if this hit is allowed else 0, hits in the window, whole seconds until the oldest
+# of them leaves it}. A refused hit is not recorded, so a client that keeps hammering is let
+# back in as soon as its oldest counted hit ages out.
+MOVING_WINDOW_LUA = """
+local key, limit, window = KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2])
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) + tonumber(clock[2]) / 1000000
+while true do
+  local last = redis.call('LINDEX', key, -1)
+  if not last or tonumber(last) > now - window then break end
+  redis.call('RPOP', key)
+end
+local count = redis.call('LLEN', key)
+local allowed = 0
+if count < limit then
+  redis.call('LPUSH', key, string.format('%.6f', now))
+  redis.call('EXPIRE', key, math.ceil(window))
+  count, allowed = count + 1, 1
+end
+local oldest = tonumber(redis.call('LINDEX', key, -1) or now)
+return {allowed, count, math.ceil(oldest + window - now)}
+"""
+
 
 def is_limited_path(path: str) -> bool:
     return path.startswith(API_PREFIX) and not path.startswith(UNLIMITED_PREFIXES)
-
-
-def open_storage(redis_url: str) -> Storage:
-    """Redis when configured (short time-outs, errors wrapped as StorageError), else process memory."""
-    if not redis_url:
-        return storage_from_string("memory://")
-    return storage_from_string(
-        redis_url,
-        wrap_exceptions=True,
-        socket_connect_timeout=REDIS_TIMEOUT_SECONDS,
-        socket_timeout=REDIS_TIMEOUT_SECONDS,
-    )
 
 
 @dataclass(frozen=True)
@@ -95,56 +116,105 @@ def tightest(budgets: list[Budget]) -> Budget:
     return min(budgets, key=lambda b: (b.allowed, b.remaining, -b.reset))
 
 
+class StoreUnavailable(Exception):
+    """The store could not be asked (connection refused, time-out, any Redis error)."""
+
+
+class WindowStore(Protocol):
+    async def hit(self, item: RateLimitItem, key: str) -> Budget:
+        """Spend one request from ``item``'s window at ``key``; raises StoreUnavailable."""
+
+
+class MemoryWindows:
+    """This process's memory: for a single process without Redis (development, tests)."""
+
+    def __init__(self) -> None:
+        self.strategy = MovingWindowRateLimiter(MemoryStorage())
+
+    async def hit(self, item: RateLimitItem, key: str) -> Budget:
+        allowed = self.strategy.hit(item, key)
+        stats = self.strategy.get_window_stats(item, key)
+        reset = max(0, math.ceil(stats.reset_time - time.time()))
+        return Budget(allowed=allowed, limit=item.amount, remaining=max(0, stats.remaining), reset=reset)
+
+
+class RedisWindows:
+    """Windows shared by every process through Redis: one ``MOVING_WINDOW_LUA`` call per hit."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._script: AsyncScript | None = None
+
+    def _script_on_this_loop(self) -> AsyncScript:
+        # An asyncio client belongs to the loop it was first used on. A server has one loop
+        # per process; tests start one per client, so a new loop gets a new client.
+        loop = asyncio.get_running_loop()
+        if loop is not self._loop:
+            client = redis.asyncio.Redis.from_url(
+                self.url, socket_connect_timeout=REDIS_TIMEOUT_SECONDS, socket_timeout=REDIS_TIMEOUT_SECONDS
+            )
+            self._loop, self._script = loop, client.register_script(MOVING_WINDOW_LUA)
+        return self._script
+
+    async def hit(self, item: RateLimitItem, key: str) -> Budget:
+        try:
+            allowed, count, reset = await self._script_on_this_loop()(keys=[key], args=[item.amount, item.get_expiry()])
+        except (TimeoutError, RedisError, OSError) as exc:
+            raise StoreUnavailable(exc) from exc
+        return Budget(allowed=bool(allowed), limit=item.amount, remaining=max(0, item.amount - count), reset=reset)
+
+
+def open_store(redis_url: str) -> WindowStore:
+    """Redis when configured, else process memory."""
+    return RedisWindows(redis_url) if redis_url else MemoryWindows()
+
+
 class RateLimiter:
     """The two budgets over one store; ``spend`` returns None when the store is unreachable."""
 
-    def __init__(self, storage: Storage, default: str, auth: str, prefix: str) -> None:
+    def __init__(self, store: WindowStore, default: str, auth: str, prefix: str) -> None:
         self.default: RateLimitItem = parse(default)
         self.auth: RateLimitItem = parse(auth)
         self.prefix = prefix
-        self.strategy = MovingWindowRateLimiter(storage)
+        self.store = store
         self._resume_at = 0.0
-        self._lock = threading.Lock()
 
     @classmethod
     def from_settings(cls, settings: Settings) -> RateLimiter:
         return cls(
-            open_storage(settings.redis_url),
+            open_store(settings.redis_url),
             settings.rate_limit_default,
             settings.rate_limit_auth,
             settings.rate_limit_prefix,
         )
 
-    def spend(self, caller: str, ip: str, operation: str | None) -> list[Budget] | None:
+    async def spend(self, caller: str, ip: str, operation: str | None) -> list[Budget] | None:
         """Spend this request from each budget that applies; a refusal stops further spending."""
         if time.monotonic() < self._resume_at:
             return None
         try:
-            budgets = [self._hit(self.default, "api", caller)]
+            budgets = [await self._hit(self.default, "api", caller)]
             if budgets[0].allowed and operation in AUTH_OPERATIONS:
-                budgets.append(self._hit(self.auth, operation, f"ip:{ip}"))
-        except StorageError as exc:
-            self._fail_open(exc)
+                budgets.append(await self._hit(self.auth, operation, f"ip:{ip}"))
+        except StoreUnavailable as exc:
+            self._fail_open(exc.__cause__)
             return None
         return budgets
 
-    def _hit(self, item: RateLimitItem, bucket: str, who: str) -> Budget:
-        key = (self.prefix, bucket, who)
-        allowed = self.strategy.hit(item, *key)
-        stats = self.strategy.get_window_stats(item, *key)
-        reset = max(0, math.ceil(stats.reset_time - time.time()))
-        return Budget(allowed=allowed, limit=item.amount, remaining=max(0, stats.remaining), reset=reset)
+    async def _hit(self, item: RateLimitItem, bucket: str, who: str) -> Budget:
+        # The limit is part of the key: a changed setting starts new windows instead of misreading old ones.
+        return await self.store.hit(item, f"{self.prefix}:{bucket}:{who}:{item.amount}/{item.get_expiry()}")
 
-    def _fail_open(self, exc: StorageError) -> None:
-        with self._lock:
-            if time.monotonic() < self._resume_at:
-                return
-            self._resume_at = time.monotonic() + FAIL_OPEN_SECONDS
+    def _fail_open(self, error: BaseException | None) -> None:
+        if time.monotonic() < self._resume_at:  # another request on this loop got here first
+            return
+        self._resume_at = time.monotonic() + FAIL_OPEN_SECONDS
         log.warning(
             "rate limit store unreachable, not limiting for %.0f s: %s",
             FAIL_OPEN_SECONDS,
-            type(exc.storage_error).__name__,
-            extra={"error": str(exc.storage_error)[:200]},
+            type(error).__name__,
+            extra={"error": str(error)[:200]},
         )
 
 
@@ -179,8 +249,7 @@ class RateLimitMiddleware:
             return
         state = scope.setdefault("state", {})
         ip = state.get("client_ip") or client_ip(scope, self.trusted_proxies)
-        # In a worker thread: Redis round trips would otherwise stall every request on this event loop.
-        budgets = await run_in_threadpool(self.limiter.spend, caller_key(scope, ip), ip, spec_operation_id(scope))
+        budgets = await self.limiter.spend(caller_key(scope, ip), ip, spec_operation_id(scope))
         if budgets:
             shown = tightest(budgets)
             state[STATE_KEY] = shown.headers()

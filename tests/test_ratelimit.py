@@ -9,6 +9,7 @@ key prefix), else a private ``redis-server`` this test starts (and fails without
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import socket
 import sys
@@ -21,12 +22,12 @@ import conftest
 import httpx
 import pytest
 from e2e.conftest import RedisServer, Service, free_port, http_ready
-from limits.storage import MemoryStorage, RedisStorage
+from limits import parse
 from variants import build_app
 
 from app import HTTP_METHODS, load_spec
 from core import ratelimit
-from core.ratelimit import Budget, open_storage, tightest
+from core.ratelimit import Budget, MemoryWindows, RedisWindows, open_store, tightest
 from core.tokens import issue_access_token
 
 API = "/api/v1"
@@ -204,8 +205,8 @@ def test_the_contract_documents_the_429_and_the_headers():
 
 
 def test_storage_is_redis_when_configured_else_process_memory():
-    assert isinstance(open_storage(""), MemoryStorage)
-    assert isinstance(open_storage("redis://127.0.0.1:1/0"), RedisStorage)  # no connection until used
+    assert isinstance(open_store(""), MemoryWindows)
+    assert isinstance(open_store("redis://127.0.0.1:1/0"), RedisWindows)  # no connection until used
 
 
 # -- Redis: shared between processes, and failing open -----------------------------------------
@@ -261,15 +262,12 @@ def dying_redis(settings, tmp_path, monkeypatch):
     """An app whose limiter uses a private redis-server the test may kill (Celery and the rest
     keep the session's settings). Yields (client, server)."""
     server = RedisServer(tmp_path / "redis").start()
-    monkeypatch.setattr(ratelimit, "open_storage", lambda _url: _real_open_storage(server.url))
+    monkeypatch.setattr(ratelimit, "open_store", lambda _url: RedisWindows(server.url))
     monkeypatch.setattr(ratelimit, "FAIL_OPEN_SECONDS", 0.3)
     app = build_app(settings, rate_limit_auth="1000/minute")
     with app.test_client() as client:
         yield client, server
     server.kill()
-
-
-_real_open_storage = ratelimit.open_storage
 
 
 def test_the_limiter_fails_open_when_redis_is_down_and_recovers(dying_redis, caplog):
@@ -304,10 +302,10 @@ def silent_redis(settings, monkeypatch):
     with socket.socket() as listener:
         listener.bind(("127.0.0.1", 0))
         listener.listen(16)
-        storage = _real_open_storage(f"redis://127.0.0.1:{listener.getsockname()[1]}/0")
-        acquire = storage.acquire_entry
-        monkeypatch.setattr(storage, "acquire_entry", lambda *a, **k: attempts.append(1) or acquire(*a, **k))
-        monkeypatch.setattr(ratelimit, "open_storage", lambda _url: storage)
+        store = RedisWindows(f"redis://127.0.0.1:{listener.getsockname()[1]}/0")
+        hit = store.hit
+        monkeypatch.setattr(store, "hit", lambda *a, **k: attempts.append(1) or hit(*a, **k))
+        monkeypatch.setattr(ratelimit, "open_store", lambda _url: store)
         app = build_app(settings)
         with app.test_client() as client:
             yield client, attempts
@@ -321,3 +319,38 @@ def test_a_hung_redis_costs_one_short_time_out_not_a_hang(silent_redis):
     for _ in range(3):
         assert client.post(f"{API}/auth/login", json=BAD_LOGIN).status_code == 400
     assert len(attempts) == 1  # within the fail-open window the store is not asked again
+
+
+# -- The stores: one moving-window semantics in memory and in Redis ---------------------------
+
+
+@pytest.fixture(params=["memory", "redis"])
+def store(request):
+    if request.param == "memory":
+        return MemoryWindows()
+    return RedisWindows(request.getfixturevalue("redis_url"))
+
+
+def spend(store, item: str, key: str) -> Budget:
+    return asyncio.run(store.hit(parse(item), key))
+
+
+def test_a_window_admits_its_limit_then_refuses_until_the_oldest_hit_ages_out(store):
+    key = f"test-{uuid.uuid4().hex}"
+    first = spend(store, "2/second", key)
+    assert first == Budget(allowed=True, limit=2, remaining=1, reset=1)
+    assert spend(store, "2/second", key) == Budget(allowed=True, limit=2, remaining=0, reset=1)
+    refused = spend(store, "2/second", key)
+    assert (refused.allowed, refused.remaining) == (False, 0)
+    assert 0 <= refused.reset <= 1
+    time.sleep(1.1)  # both counted hits have left the one-second window
+    assert spend(store, "2/second", key) == Budget(allowed=True, limit=2, remaining=1, reset=1)
+
+
+def test_windows_are_per_key_and_per_limit(store):
+    key = f"test-{uuid.uuid4().hex}"
+    assert spend(store, "1/minute", key).allowed
+    assert not spend(store, "1/minute", key).allowed
+    assert spend(store, "1/minute", key + "-other").allowed
+    refused = spend(store, "1/minute", key)
+    assert 59 <= refused.reset <= 60
