@@ -12,13 +12,14 @@ Strategy: a moving window. "10 a minute" then means at most 10 in any 60 seconds
 window lets twice the budget through across a window boundary, which doubles the password
 guesses a login limit allows.
 
-Stores. On Redis, a hit is one Lua script (``MOVING_WINDOW_LUA``) on an asyncio client, on the
-event loop: it drops the timestamps that left the window, records the hit if there is room and
-returns what the headers need, in one round trip and one atomic step, on Redis's clock (API
-hosts with skewed clocks still share one window). The ``limits`` library's Redis strategy needs
-two scripts per hit (hit, then the window's stats) on a blocking client, i.e. a thread hand-off
-as well: 0.89 ms of CPU per request against 0.14 ms for the script (``bench/README.md``). Without
-Redis the budgets live in process memory, counted by ``limits``' memory strategy (no I/O).
+Stores. On Redis, a request's budgets are spent by one Lua script (``MOVING_WINDOW_LUA``) on an
+asyncio client, on the event loop: for each window it drops the timestamps that left it, records
+the hit if there is room and returns what the headers need; one round trip and one atomic step
+per request, on Redis's clock (API hosts with skewed clocks still share one window). The
+``limits`` library's Redis strategy needs two scripts per budget (hit, then the window's stats)
+on a blocking client, i.e. a thread hand-off as well: 0.89 ms of CPU per request against 0.14 ms
+for the script (``bench/README.md``). Without Redis the budgets live in process memory, counted
+by ``limits``' memory strategy (no I/O).
 
 Two ASGI middlewares share the work. ``RateLimitMiddleware`` sits after routing
 (``MiddlewarePosition.BEFORE_SECURITY``) because it needs the operation; it spends the
@@ -65,28 +66,34 @@ FAIL_OPEN_SECONDS = 5.0
 REDIS_TIMEOUT_SECONDS = 0.5
 STATE_KEY = "rate_limit_headers"
 
-# KEYS[1]: the window, a list of hit times (seconds, newest first). ARGV: limit, window seconds.
-# Returns {1 if this hit is allowed else 0, hits in the window, whole seconds until the oldest
-# of them leaves it}. A refused hit is not recorded, so a client that keeps hammering is let
-# back in as soon as its oldest counted hit ages out.
+# KEYS: one window per budget, each a list of hit times (seconds, newest first).
+# ARGV: limit and window seconds of each, in turn. Returns, for each budget spent, {1 if this hit
+# is allowed else 0, hits in its window, whole seconds until the oldest of them leaves it},
+# stopping after the first refusal. A refused hit is not recorded, so a client that keeps
+# hammering is let back in as soon as its oldest counted hit ages out.
 MOVING_WINDOW_LUA = """
-local key, limit, window = KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2])
 local clock = redis.call('TIME')
 local now = tonumber(clock[1]) + tonumber(clock[2]) / 1000000
-while true do
-  local last = redis.call('LINDEX', key, -1)
-  if not last or tonumber(last) > now - window then break end
-  redis.call('RPOP', key)
+local spent = {}
+for i, key in ipairs(KEYS) do
+  local limit, window = tonumber(ARGV[2 * i - 1]), tonumber(ARGV[2 * i])
+  while true do
+    local last = redis.call('LINDEX', key, -1)
+    if not last or tonumber(last) > now - window then break end
+    redis.call('RPOP', key)
+  end
+  local count = redis.call('LLEN', key)
+  local allowed = 0
+  if count < limit then
+    redis.call('LPUSH', key, string.format('%.6f', now))
+    redis.call('EXPIRE', key, math.ceil(window))
+    count, allowed = count + 1, 1
+  end
+  local oldest = tonumber(redis.call('LINDEX', key, -1) or now)
+  table.insert(spent, {allowed, count, math.ceil(oldest + window - now)})
+  if allowed == 0 then break end
 end
-local count = redis.call('LLEN', key)
-local allowed = 0
-if count < limit then
-  redis.call('LPUSH', key, string.format('%.6f', now))
-  redis.call('EXPIRE', key, math.ceil(window))
-  count, allowed = count + 1, 1
-end
-local oldest = tonumber(redis.call('LINDEX', key, -1) or now)
-return {allowed, count, math.ceil(oldest + window - now)}
+return spent
 """
 
 
@@ -120,9 +127,13 @@ class StoreUnavailable(Exception):
     """The store could not be asked (connection refused, time-out, any Redis error)."""
 
 
+Window = tuple[RateLimitItem, str]  # a limit and the key of its window
+
+
 class WindowStore(Protocol):
-    async def hit(self, item: RateLimitItem, key: str) -> Budget:
-        """Spend one request from ``item``'s window at ``key``; raises StoreUnavailable."""
+    async def spend(self, windows: list[Window]) -> list[Budget]:
+        """Spend one request from each window in turn, stopping after the first refusal;
+        raises StoreUnavailable."""
 
 
 class MemoryWindows:
@@ -131,15 +142,20 @@ class MemoryWindows:
     def __init__(self) -> None:
         self.strategy = MovingWindowRateLimiter(MemoryStorage())
 
-    async def hit(self, item: RateLimitItem, key: str) -> Budget:
-        allowed = self.strategy.hit(item, key)
-        stats = self.strategy.get_window_stats(item, key)
-        reset = max(0, math.ceil(stats.reset_time - time.time()))
-        return Budget(allowed=allowed, limit=item.amount, remaining=max(0, stats.remaining), reset=reset)
+    async def spend(self, windows: list[Window]) -> list[Budget]:
+        budgets = []
+        for item, key in windows:
+            allowed = self.strategy.hit(item, key)
+            stats = self.strategy.get_window_stats(item, key)
+            reset = max(0, math.ceil(stats.reset_time - time.time()))
+            budgets.append(Budget(allowed, item.amount, max(0, stats.remaining), reset))
+            if not allowed:
+                break
+        return budgets
 
 
 class RedisWindows:
-    """Windows shared by every process through Redis: one ``MOVING_WINDOW_LUA`` call per hit."""
+    """Windows shared by every process through Redis: one ``MOVING_WINDOW_LUA`` call per request."""
 
     def __init__(self, url: str) -> None:
         self.url = url
@@ -157,12 +173,16 @@ class RedisWindows:
             self._loop, self._script = loop, client.register_script(MOVING_WINDOW_LUA)
         return self._script
 
-    async def hit(self, item: RateLimitItem, key: str) -> Budget:
+    async def spend(self, windows: list[Window]) -> list[Budget]:
+        args = [value for item, _ in windows for value in (item.amount, item.get_expiry())]
         try:
-            allowed, count, reset = await self._script_on_this_loop()(keys=[key], args=[item.amount, item.get_expiry()])
+            spent = await self._script_on_this_loop()(keys=[key for _, key in windows], args=args)
         except (TimeoutError, RedisError, OSError) as exc:
             raise StoreUnavailable(exc) from exc
-        return Budget(allowed=bool(allowed), limit=item.amount, remaining=max(0, item.amount - count), reset=reset)
+        return [
+            Budget(bool(allowed), item.amount, max(0, item.amount - count), reset)
+            for (item, _), (allowed, count, reset) in zip(windows, spent, strict=False)
+        ]
 
 
 def open_store(redis_url: str) -> WindowStore:
@@ -193,18 +213,18 @@ class RateLimiter:
         """Spend this request from each budget that applies; a refusal stops further spending."""
         if time.monotonic() < self._resume_at:
             return None
+        windows = [self._window(self.default, "api", caller)]
+        if operation in AUTH_OPERATIONS:
+            windows.append(self._window(self.auth, operation, f"ip:{ip}"))
         try:
-            budgets = [await self._hit(self.default, "api", caller)]
-            if budgets[0].allowed and operation in AUTH_OPERATIONS:
-                budgets.append(await self._hit(self.auth, operation, f"ip:{ip}"))
+            return await self.store.spend(windows)
         except StoreUnavailable as exc:
             self._fail_open(exc.__cause__)
             return None
-        return budgets
 
-    async def _hit(self, item: RateLimitItem, bucket: str, who: str) -> Budget:
+    def _window(self, item: RateLimitItem, bucket: str, who: str) -> Window:
         # The limit is part of the key: a changed setting starts new windows instead of misreading old ones.
-        return await self.store.hit(item, f"{self.prefix}:{bucket}:{who}:{item.amount}/{item.get_expiry()}")
+        return item, f"{self.prefix}:{bucket}:{who}:{item.amount}/{item.get_expiry()}"
 
     def _fail_open(self, error: BaseException | None) -> None:
         if time.monotonic() < self._resume_at:  # another request on this loop got here first

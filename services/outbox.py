@@ -2,10 +2,15 @@
 
 ``enqueue`` inserts a row in the caller's transaction and, once that transaction
 commits, publishes the row's id to Celery (never before: a rollback sends
-nothing). Publishing is bounded by the broker's socket timeouts, and after one
-failure this process stops trying for ``BROKER_COOLDOWN`` seconds, so a request
-waits at most about one timeout on a dead broker; the row stays ``pending`` and
-the periodic relay (``tasks.maintenance.relay_outbox``) publishes it later.
+nothing). The row is born ``dispatched`` under a lease, so publishing it takes
+no second write: if this process dies between the commit and the publish, the
+lease runs out and the relay sends it then. Publishing is bounded by the
+broker's socket timeouts, and after one failure this process stops trying for
+``BROKER_COOLDOWN`` seconds, so a request waits at most about one timeout on a
+dead broker; the row goes back to ``pending`` and the periodic relay
+(``tasks.maintenance.relay_outbox``) publishes it on its next run. (peewee also
+runs the after-commit callbacks of a rolled-back savepoint, so such a row's id
+can reach the broker: its task finds no row to claim and does nothing.)
 
 States: pending → dispatched (on the broker, under a lease) → processing
 (claimed by one delivery of the task, under a lease) → done; a transient
@@ -53,7 +58,13 @@ def lease() -> timedelta:
 def enqueue(task: str, queue: str, payload: dict[str, Any], topic: str | None = None) -> OutboxMessage:
     """Record work for a worker in the current transaction; publish it after commit (at once outside one)."""
     message = OutboxMessage.create(
-        task=task, queue=queue, payload=json.dumps(payload), topic=topic, request_id=request_id_var.get()
+        task=task,
+        queue=queue,
+        payload=json.dumps(payload),
+        topic=topic,
+        request_id=request_id_var.get(),
+        state="dispatched",
+        lease_until=utcnow() + lease(),
     )
     db.after_commit(lambda: publish(message))
     return message
@@ -67,21 +78,14 @@ def recently_enqueued(topic: str, within: timedelta) -> bool:
 
 
 def publish(message: OutboxMessage) -> bool:
-    """Send one just-committed row to the broker; False if the relay must do it (or already did).
+    """Send one just-committed row to the broker; False if the relay must do it.
 
     Never raises: it runs after the commit, when the request has already succeeded.
     """
     try:
+        if _send(message):
+            return True
         with _connected():
-            taken = (
-                OutboxMessage.update(state="dispatched", lease_until=utcnow() + lease())
-                .where((OutboxMessage.id == message.id) & (OutboxMessage.state == "pending"))
-                .execute()
-            )
-            if not taken:  # the relay got there first
-                return False
-            if _send(message):
-                return True
             _return_to_pending([message.id])
     except Exception:
         if celery.conf.task_always_eager:  # in-process tests: a failing task must fail the test

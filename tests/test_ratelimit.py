@@ -303,8 +303,8 @@ def silent_redis(settings, monkeypatch):
         listener.bind(("127.0.0.1", 0))
         listener.listen(16)
         store = RedisWindows(f"redis://127.0.0.1:{listener.getsockname()[1]}/0")
-        hit = store.hit
-        monkeypatch.setattr(store, "hit", lambda *a, **k: attempts.append(1) or hit(*a, **k))
+        store_spend = store.spend
+        monkeypatch.setattr(store, "spend", lambda *a, **k: attempts.append(1) or store_spend(*a, **k))
         monkeypatch.setattr(ratelimit, "open_store", lambda _url: store)
         app = build_app(settings)
         with app.test_client() as client:
@@ -332,7 +332,8 @@ def store(request):
 
 
 def spend(store, item: str, key: str) -> Budget:
-    return asyncio.run(store.hit(parse(item), key))
+    (budget,) = asyncio.run(store.spend([(parse(item), key)]))
+    return budget
 
 
 def test_a_window_admits_its_limit_then_refuses_until_the_oldest_hit_ages_out(store):
@@ -354,3 +355,11 @@ def test_windows_are_per_key_and_per_limit(store):
     assert spend(store, "1/minute", key + "-other").allowed
     refused = spend(store, "1/minute", key)
     assert 59 <= refused.reset <= 60
+
+
+def test_a_refusal_stops_the_spending(store):
+    first, second = f"test-{uuid.uuid4().hex}", f"test-{uuid.uuid4().hex}"
+    spend(store, "1/minute", first)
+    refused = asyncio.run(store.spend([(parse("1/minute"), first), (parse("5/minute"), second)]))
+    assert [b.allowed for b in refused] == [False]
+    assert spend(store, "5/minute", second).remaining == 4  # the second window was left alone
