@@ -139,14 +139,11 @@ def register(email: str, password: str, name: str) -> tuple[User, Tokens]:
     return user, tokens
 
 
-def _locked_for(email: str, now: datetime) -> int | None:
+def _seconds_locked(throttle: LoginThrottle | None, now: datetime) -> int | None:
     """Seconds left on the email's lockout, or None."""
-    locked_until = (
-        LoginThrottle.select(LoginThrottle.locked_until)
-        .where((LoginThrottle.email == email) & (LoginThrottle.locked_until > now))
-        .scalar()
-    )
-    return max(1, math.ceil((locked_until - now).total_seconds())) if locked_until else None
+    if throttle is None or throttle.locked_until is None or throttle.locked_until <= now:
+        return None
+    return max(1, math.ceil((throttle.locked_until - now).total_seconds()))
 
 
 def account_locked(seconds: int) -> ApiError:
@@ -197,7 +194,8 @@ def login(email: str, password: str) -> tuple[User, Tokens]:
     """
     email = normalise_email(email)
     now = clock()
-    seconds = _locked_for(email, now)
+    throttle = LoginThrottle.get_or_none(LoginThrottle.email == email)
+    seconds = _seconds_locked(throttle, now)
     if seconds:
         raise account_locked(seconds)
     user = live_user_by_email(email)
@@ -206,7 +204,8 @@ def login(email: str, password: str) -> tuple[User, Tokens]:
         _login_failed(email, user, now)
         raise ApiError("INVALID_CREDENTIALS", "Invalid email or password")
     with tx.writing():
-        LoginThrottle.delete().where(LoginThrottle.email == email).execute()
+        if throttle:  # earlier failures are forgiven; most logins have none to forgive
+            LoginThrottle.delete().where(LoginThrottle.email == email).execute()
         tokens = start_session(user, now)
         audit.record("auth.login_succeeded", user.id, "user", user.id, {"sessionId": tokens.session_id})
     return user, tokens
