@@ -122,6 +122,7 @@ class Settings:
     port: int = 8000
     web_concurrency: int = 2
     bcrypt_rounds: int = 10
+    bcrypt_concurrency: int = 1  # hashes at once per process (core.passwords)
     db_pool_size: int = 10
     db_pool_timeout: float = 2.0
     db_statement_timeout_ms: int = 5000
@@ -156,7 +157,15 @@ class Settings:
                 raise ConfigError(f"BCRYPT_ROUNDS must be at least {MIN_BCRYPT_ROUNDS} in production")
         if not 4 <= self.bcrypt_rounds <= 31:
             raise ConfigError("BCRYPT_ROUNDS must be between 4 and 31")
+        if self.bcrypt_concurrency < 1:
+            raise ConfigError("BCRYPT_CONCURRENCY must be at least 1")
         return self
+
+
+def _cores_per_worker(env: os._Environ | dict) -> int:
+    """This process's share of the cores it may run on, when WEB_CONCURRENCY processes share them."""
+    workers = max(1, _int("WEB_CONCURRENCY", env.get("WEB_CONCURRENCY", "2")))
+    return max(1, len(os.sched_getaffinity(0)) // workers)
 
 
 def load_settings(environ: os._Environ | dict | None = None) -> Settings:
@@ -192,6 +201,7 @@ def load_settings(environ: os._Environ | dict | None = None) -> Settings:
         port=_int("PORT", get("PORT", "8000")),
         web_concurrency=_int("WEB_CONCURRENCY", get("WEB_CONCURRENCY", "2")),
         bcrypt_rounds=_int("BCRYPT_ROUNDS", get("BCRYPT_ROUNDS", "10")),
+        bcrypt_concurrency=_int("BCRYPT_CONCURRENCY", get("BCRYPT_CONCURRENCY") or str(_cores_per_worker(env))),
         db_pool_size=_int("DB_POOL_SIZE", get("DB_POOL_SIZE", "10")),
         db_pool_timeout=float(_int("DB_POOL_TIMEOUT_MS", get("DB_POOL_TIMEOUT_MS", "2000"))) / 1000,
         db_statement_timeout_ms=_int("DB_STATEMENT_TIMEOUT_MS", get("DB_STATEMENT_TIMEOUT_MS", "5000")),

@@ -215,6 +215,16 @@ def test_lockout_counts_failures_within_fifteen_minutes_only(client, clock):
     assert login(client).status_code == 200
 
 
+def test_a_success_forgives_the_failures_before_it(client):
+    registered(client)
+    for _ in range(4):
+        login(client, password="Wrong-Pass-1")
+    assert login(client).status_code == 200
+    for _ in range(4):
+        login(client, password="Wrong-Pass-1")
+    assert login(client).status_code == 200  # 8 failures in all, never 5 in a row
+
+
 def test_a_lapsed_lockout_starts_a_fresh_count(client, clock):
     registered(client)
     for _ in range(5):

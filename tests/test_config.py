@@ -59,6 +59,8 @@ def test_development_and_test_may_use_the_dev_secret_and_cheap_hashing():
         ("CORS_ORIGINS", "*"),
         ("APP_ENV", "staging"),
         ("BCRYPT_ROUNDS", "ten"),
+        ("BCRYPT_CONCURRENCY", "0"),
+        ("BCRYPT_CONCURRENCY", "two"),
     ],
 )
 def test_malformed_values_fail_at_start_up_naming_the_variable(variable, value):
@@ -109,3 +111,10 @@ def test_the_refresh_cookie_is_secure_outside_development(client, settings, envi
     assert attributes[0].startswith("cairn_refresh=")
     assert {"HttpOnly", "SameSite=Strict", "Path=/api/v1/auth"} <= set(attributes)
     assert ("Secure" in attributes) is secure
+
+
+def test_bcrypt_concurrency_defaults_to_this_process_share_of_the_cores(monkeypatch):
+    monkeypatch.setattr("os.sched_getaffinity", lambda _pid: {0, 1, 2, 3})
+    assert load_settings({"WEB_CONCURRENCY": "2"}).bcrypt_concurrency == 2
+    assert load_settings({"WEB_CONCURRENCY": "8"}).bcrypt_concurrency == 1  # never none
+    assert load_settings({"WEB_CONCURRENCY": "1", "BCRYPT_CONCURRENCY": "3"}).bcrypt_concurrency == 3
