@@ -162,10 +162,9 @@ class Settings:
         return self
 
 
-def _cores_per_worker(env: os._Environ | dict) -> int:
-    """This process's share of the cores it may run on, when WEB_CONCURRENCY processes share them."""
-    workers = max(1, _int("WEB_CONCURRENCY", env.get("WEB_CONCURRENCY", "2")))
-    return max(1, len(os.sched_getaffinity(0)) // workers)
+def _cores() -> int:
+    """The cores this process may run on."""
+    return len(os.sched_getaffinity(0))
 
 
 def load_settings(environ: os._Environ | dict | None = None) -> Settings:
@@ -201,7 +200,7 @@ def load_settings(environ: os._Environ | dict | None = None) -> Settings:
         port=_int("PORT", get("PORT", "8000")),
         web_concurrency=_int("WEB_CONCURRENCY", get("WEB_CONCURRENCY", "2")),
         bcrypt_rounds=_int("BCRYPT_ROUNDS", get("BCRYPT_ROUNDS", "10")),
-        bcrypt_concurrency=_int("BCRYPT_CONCURRENCY", get("BCRYPT_CONCURRENCY") or str(_cores_per_worker(env))),
+        bcrypt_concurrency=_int("BCRYPT_CONCURRENCY", get("BCRYPT_CONCURRENCY") or str(_cores())),
         db_pool_size=_int("DB_POOL_SIZE", get("DB_POOL_SIZE", "10")),
         db_pool_timeout=float(_int("DB_POOL_TIMEOUT_MS", get("DB_POOL_TIMEOUT_MS", "2000"))) / 1000,
         db_statement_timeout_ms=_int("DB_STATEMENT_TIMEOUT_MS", get("DB_STATEMENT_TIMEOUT_MS", "5000")),

@@ -3,11 +3,13 @@
 bcrypt only reads 72 bytes and bcrypt 5 raises past that; the API refuses such
 passwords at registration (400), and a login with one simply fails.
 
-At most ``BCRYPT_CONCURRENCY`` hashes run at once per process (default: the process's share of
-the cores, cores // WEB_CONCURRENCY). bcrypt releases the GIL, so without a bound every request
-thread hashes at once and they fight over the cores with the event loop and each other: on the
-2-core benchmark machine, 16 concurrent logins made 23.8/s unbounded and 25.5/s with one slot
-per worker, and each took 5 ms less CPU (bench/README.md).
+At most ``BCRYPT_CONCURRENCY`` hashes run at once per process (default: the cores it may run
+on). bcrypt releases the GIL, so without a bound every request thread hashes at once and they
+fight over the cores with the event loop and each other. One slot per core, not a share of the
+cores per worker: connections are not spread evenly over the workers, and two logins on one
+worker should still use two cores. On the 2-core benchmark machine (2 workers), 16 concurrent
+logins made 22.1-22.2/s at 87 ms of API CPU each unbounded, 24.0-24.8/s at 78-81 ms with this
+bound (bench/README.md).
 """
 
 from __future__ import annotations
