@@ -34,6 +34,7 @@ from core.ratelimit import RateLimiter, RateLimitHeadersMiddleware, RateLimitMid
 from core.requests import RequestContextMiddleware
 from core.specdoc import SpecDocumentsMiddleware, documents
 from core.validation import VALIDATOR_MAP
+from core.wsgi import BufferedWSGIMiddleware
 from models.db import db, init_db
 
 SPEC_DIR = Path(__file__).parent / "openapi"
@@ -144,6 +145,8 @@ def create_app(settings: Settings | None = None) -> FlaskApp:
             *ConnexionMiddleware.default_middlewares[1:],
         ],
     )
+    # One thread hand-off per request instead of a2wsgi's streaming round trips (core/wsgi.py).
+    app._middleware_app.asgi_app = BufferedWSGIMiddleware(app.app.wsgi_app)
     app.add_api(
         SPEC_FILE,
         strict_validation=True,

@@ -10,7 +10,7 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-from peewee import Expression
+from peewee import Expression, Field
 
 from core.errors import ApiError, field_error, not_found
 from core.formats import rfc3339
@@ -132,17 +132,21 @@ def update_project(user_id: Any, project_id: Any, changes: Mapping[str, Any]) ->
 
     Raises NOT_FOUND, or VALIDATION_ERROR for a blank name.
     """
+    values: dict[Field, Any] = {Project.updated_at: utcnow()}
+    if "name" in changes:
+        values[Project.name] = clean_title("body.name", changes["name"])
+    if "description" in changes:
+        values[Project.description] = changes["description"]
+    if "status" in changes:
+        values[Project.status] = changes["status"]
     with writing():
-        project = find_owned(user_id, project_id, lock=True)
-        if "name" in changes:
-            project.name = clean_title("body.name", changes["name"])
-        if "description" in changes:
-            project.description = changes["description"]
-        if "status" in changes:
-            project.status = changes["status"]
-        project.touch()
-        project.save(only=[Project.name, Project.description, Project.status, Project.updated_at])
-        return detail(project)
+        # One UPDATE … RETURNING: the row is locked from this statement to the commit only, so
+        # concurrent edits of one project queue for a round trip, not for a read-then-write.
+        query = Project.update(values).where((Project.id == parse_id(project_id)) & owned_by(user_id))
+        project = next(iter(query.returning(Project).objects(Project).execute()), None)
+    if project is None:
+        raise not_found("Project")
+    return detail(project)
 
 
 def delete_project(user_id: Any, project_id: Any, *, cascade: bool = False) -> None:
