@@ -9,12 +9,14 @@ write at once.
 from __future__ import annotations
 
 import select
+import sqlite3
+import time
 import uuid
 from datetime import UTC, date, datetime
 from pathlib import Path
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from peewee import DatabaseProxy, DateTimeField, Model, UUIDField
+from peewee import DatabaseProxy, DateTimeField, Model, SqliteDatabase, UUIDField
 from playhouse.db_url import connect, register_database
 from playhouse.pool import PooledPostgresqlDatabase
 
@@ -55,6 +57,30 @@ def _postgres_pool_url(url: str, max_connections: int, timeout: float) -> str:
     query.setdefault("stale_timeout", "300")
     query.setdefault("timeout", str(timeout))
     return urlunsplit(("postgres+pool", parts.netloc, parts.path, urlencode(query), ""))
+
+
+class WalSqliteDatabase(SqliteDatabase):
+    """SQLite whose connect waits out a concurrent switch to WAL.
+
+    Turning a new file into WAL takes an exclusive lock, and a connection that finds it
+    taken gets "database is locked" at once: SQLite skips the busy handler there, since
+    waiting could deadlock. Two processes starting on a fresh file (two ``manage.py
+    migrate``, the API and a worker) hit it, so the pragmas are retried for the busy timeout.
+    """
+
+    def _set_pragmas(self, conn: sqlite3.Connection) -> None:
+        deadline = time.monotonic() + SQLITE_PRAGMAS["busy_timeout"] / 1000
+        while True:
+            try:
+                super()._set_pragmas(conn)
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.02)
+
+
+register_database(WalSqliteDatabase, "sqlite")
 
 
 def make_database(url: str, *, pool_size: int = 10, pool_timeout: float = 2.0, statement_timeout_ms: int = 5000):
