@@ -1,6 +1,6 @@
 """Rate limits on ``/api/v1``, shared by every process through Redis (in memory without it).
 
-Two budgets, both from the ``limits`` library:
+Two budgets, each one rate in the ``limits`` notation ("100/minute"):
 
 - ``RATE_LIMIT_DEFAULT`` for every ``/api/v1`` request, per user id when the bearer token's
   signature verifies (no database lookup: a revoked token still names its user), else per
@@ -17,8 +17,8 @@ asyncio client, on the event loop: for each window it drops the timestamps that 
 the hit if there is room and returns what the headers need; one round trip and one atomic step
 per request, on Redis's clock (API hosts with skewed clocks still share one window). The
 ``limits`` library's Redis strategy needs two scripts per budget (hit, then the window's stats)
-on a blocking client, i.e. a thread hand-off as well: 0.89 ms of CPU per request against 0.14 ms
-for the script (``bench/README.md``). Without Redis the budgets live in process memory, counted
+on a blocking client, i.e. a thread hand-off as well: 0.78-0.95 ms of CPU per request against
+0.20 ms for the script (``python -m bench.limiter``). Without Redis the budgets live in process memory, counted
 by ``limits``' memory strategy (no I/O).
 
 Two ASGI middlewares share the work. ``RateLimitMiddleware`` sits after routing
