@@ -97,6 +97,11 @@ def default_sqlite_url() -> str:
     return f"sqlite:///{VAR_DIR / 'cairn.db'}"
 
 
+def _cores() -> int:
+    """The cores this process may run on."""
+    return len(os.sched_getaffinity(0))
+
+
 @dataclass(frozen=True)
 class Settings:
     app_env: str = "development"
@@ -122,7 +127,7 @@ class Settings:
     port: int = 8000
     web_concurrency: int = 2
     bcrypt_rounds: int = 10
-    bcrypt_concurrency: int = 1  # hashes at once per process (core.passwords)
+    bcrypt_concurrency: int = field(default_factory=_cores)  # hashes at once per process (core.passwords)
     db_pool_size: int = 10
     db_pool_timeout: float = 2.0
     db_statement_timeout_ms: int = 5000
@@ -162,11 +167,6 @@ class Settings:
         return self
 
 
-def _cores() -> int:
-    """The cores this process may run on."""
-    return len(os.sched_getaffinity(0))
-
-
 def load_settings(environ: os._Environ | dict | None = None) -> Settings:
     """Build Settings from environment variables (``os.environ`` by default)."""
     env = os.environ if environ is None else environ
@@ -200,7 +200,7 @@ def load_settings(environ: os._Environ | dict | None = None) -> Settings:
         port=_int("PORT", get("PORT", "8000")),
         web_concurrency=_int("WEB_CONCURRENCY", get("WEB_CONCURRENCY", "2")),
         bcrypt_rounds=_int("BCRYPT_ROUNDS", get("BCRYPT_ROUNDS", "10")),
-        bcrypt_concurrency=_int("BCRYPT_CONCURRENCY", get("BCRYPT_CONCURRENCY") or str(_cores())),
+        bcrypt_concurrency=_int("BCRYPT_CONCURRENCY", get("BCRYPT_CONCURRENCY") or str(defaults.bcrypt_concurrency)),
         db_pool_size=_int("DB_POOL_SIZE", get("DB_POOL_SIZE", "10")),
         db_pool_timeout=float(_int("DB_POOL_TIMEOUT_MS", get("DB_POOL_TIMEOUT_MS", "2000"))) / 1000,
         db_statement_timeout_ms=_int("DB_STATEMENT_TIMEOUT_MS", get("DB_STATEMENT_TIMEOUT_MS", "5000")),
