@@ -124,6 +124,9 @@ class Row:
     requests: int = 0
     max_ms: float = 0.0
     api_cpu_ms: float = 0.0  # CPU the API workers spent per request (robust to other load on the machine)
+    # CPU per request by process group (api, postgres, redis, wrk, other) and the machine's total busy time
+    cpu_ms: dict[str, float] = field(default_factory=dict)
+    runs: int = 1  # wrk runs merged into this row (see merge_runs)
     verdict: str = ""  # "pass", "FAIL: …", or "" (reported only)
     notes: list[str] = field(default_factory=list)
 
@@ -148,6 +151,66 @@ class Row:
         p50, p95, p99 = TARGETS_MS[self.cls]
         data.update(target_p50_ms=p50, target_p95_ms=p95, target_p99_ms=p99)
         return data
+
+
+# Repeated levels ------------------------------------------------------------------------------------
+
+
+def level_order(levels: Sequence[int], repeats: int = 2) -> list[int]:
+    """The order the levels run in: those below the reference level once, then the reference level
+    and above ``repeats`` times, mirrored (16, 64, 64, 16), so that a drift of the machine's speed
+    during the minute weighs on the levels being compared alike."""
+    single = [c for c in levels if c < REFERENCE_CONNECTIONS]
+    compared = [c for c in levels if c >= REFERENCE_CONNECTIONS]
+    order = list(single)
+    for repeat in range(repeats):
+        order += compared if repeat % 2 == 0 else compared[::-1]
+    return order
+
+
+def merge_runs(results: Sequence[WrkResult]) -> WrkResult:
+    """Several runs of one level as one: throughput over all of them, the worst of each percentile."""
+    return WrkResult(
+        requests=sum(r.requests for r in results),
+        duration_s=sum(r.duration_s for r in results),
+        p50_ms=max(r.p50_ms for r in results),
+        p95_ms=max(r.p95_ms for r in results),
+        p99_ms=max(r.p99_ms for r in results),
+        max_ms=max(r.max_ms for r in results),
+        errors=sum(r.errors for r in results),
+    )
+
+
+def merge_cpu(runs: Sequence[tuple[int, dict[str, float]]]) -> dict[str, float]:
+    """CPU per request over several runs ``(requests, cpu_ms)``, weighted by their requests."""
+    total = sum(requests for requests, _ in runs)
+    if not total:
+        return {}
+    groups = dict.fromkeys(group for _, cpu in runs for group in cpu)
+    return {g: round(sum(n * cpu.get(g, 0.0) for n, cpu in runs) / total, 2) for g in groups}
+
+
+# Where a request's CPU goes, machine-wide ----------------------------------------------------------
+
+CPU_GROUPS = ("api", "postgres", "redis", "wrk", "other")
+PROCESS_GROUPS = {"postgres": "postgres", "redis-server": "redis"}  # /proc/<pid>/stat command → group
+
+
+def cpu_per_request(before: dict[str, float], after: dict[str, float], requests: int) -> dict[str, float]:
+    """Milliseconds of CPU per request by group, from two snapshots of CPU seconds used so far.
+
+    Each snapshot holds one entry per group but ``other`` plus ``machine`` (every core's busy time);
+    ``other`` is what the machine spent beyond the named groups (the kernel's interrupts, the
+    benchmark driver itself, anything else running) and ``total`` the machine's whole busy time.
+    """
+    if not requests:
+        return {}
+    spent = {group: max(0.0, after.get(group, 0.0) - before.get(group, 0.0)) for group in (*CPU_GROUPS, "machine")}
+    named = sum(spent[group] for group in CPU_GROUPS if group != "other")
+    spent["other"] = max(0.0, spent.pop("machine") - named)
+    result = {group: round(1000 * spent[group] / requests, 2) for group in CPU_GROUPS}
+    result["total"] = round(sum(result.values()), 2)
+    return result
 
 
 def _meets_latency(row: Row) -> list[str]:
@@ -211,4 +274,15 @@ def format_table(rows: list[Row]) -> str:
             f"{r.endpoint:<16} {r.cls:<8} {r.connections:>4} {r.rps:>8.1f} {r.p50_ms:>8.1f} {r.p95_ms:>8.1f} "
             f"{r.p99_ms:>8.1f} {r.errors:>6}  {target:<18} {verdict}{notes}"
         )
+    return "\n".join(lines)
+
+
+def format_cpu_table(rows: list[Row]) -> str:
+    """Where each level's CPU went, per request: the API workers, PostgreSQL, Redis, wrk, the rest."""
+    header = f"{'endpoint':<16} {'conn':>4} " + " ".join(f"{group:>8}" for group in (*CPU_GROUPS, "total"))
+    lines = [header, "-" * len(header)]
+    for r in rows:
+        if r.cpu_ms:
+            cells = " ".join(f"{r.cpu_ms.get(group, 0.0):>8.2f}" for group in (*CPU_GROUPS, "total"))
+            lines.append(f"{r.endpoint:<16} {r.connections:>4} {cells}")
     return "\n".join(lines)

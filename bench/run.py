@@ -25,6 +25,7 @@ import math
 import os
 import platform
 import random
+import resource
 import secrets
 import shutil
 import signal
@@ -47,10 +48,17 @@ import bcrypt
 import psycopg2
 
 from bench.harness import (
+    PROCESS_GROUPS,
     REFERENCE_CONNECTIONS,
     Row,
+    WrkResult,
+    cpu_per_request,
+    format_cpu_table,
     format_table,
     judge,
+    level_order,
+    merge_cpu,
+    merge_runs,
     parse_wrk_output,
     refresh_script,
     requests_script,
@@ -211,6 +219,16 @@ def _checks_per_second(hashed: bytes, seconds: float, threads: int) -> tuple[flo
     return checks / (time.perf_counter() - started), checks
 
 
+def measure_ceiling(when: str) -> dict:
+    log(f"measuring bcrypt {when} (all cores busy)")
+    ceiling = bcrypt_ceiling()
+    log(
+        f"bcrypt at {BCRYPT_ROUNDS} rounds: {ceiling['one_core_per_s']}/s on one core,"
+        f" {ceiling['all_cores_per_s']}/s on all {ceiling['cores']}, {ceiling['cpu_ms_per_check']} ms CPU a check"
+    )
+    return ceiling
+
+
 # The API --------------------------------------------------------------------------------------
 
 
@@ -274,16 +292,46 @@ def worker_pids(api: subprocess.Popen) -> list[int]:
     return [worker for master in child_pids(api.pid) for worker in child_pids(master)]
 
 
+def _stat_cpu_ticks(stat_text: str) -> int:
+    fields = stat_text.rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of proc(5))
+
+
 def cpu_seconds(pids: list[int]) -> float:
     """User + system CPU the processes used so far: the cost per request, whatever else runs on the machine."""
     total = 0
     for pid in pids:
         try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += _stat_cpu_ticks(Path(f"/proc/{pid}/stat").read_text())
         except FileNotFoundError:
             continue
-        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of proc(5))
     return total / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_snapshot(api_pids: list[int]) -> dict[str, float]:
+    """CPU seconds used so far by the API workers, PostgreSQL, Redis, wrk and the whole machine.
+
+    wrk is measured as this process's finished children (it runs and is reaped between two
+    snapshots); ``machine`` is every core's busy time from /proc/stat.
+    """
+    tick = os.sysconf("SC_CLK_TCK")
+    used = dict.fromkeys(PROCESS_GROUPS.values(), 0.0)
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:  # the process ended meanwhile
+            continue
+        group = PROCESS_GROUPS.get(text[text.index("(") + 1 : text.rindex(")")])
+        if group:
+            used[group] += _stat_cpu_ticks(text) / tick
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    user, nice, system, _idle, _iowait, irq, softirq, steal = map(int, Path("/proc/stat").read_text().split()[1:9])
+    return {
+        **used,
+        "api": cpu_seconds(api_pids),
+        "wrk": children.ru_utime + children.ru_stime,
+        "machine": (user + nice + system + irq + softirq + steal) / tick,
+    }
 
 
 def post_json(base_url: str, path: str, body: dict, token: str | None = None) -> dict:
@@ -470,7 +518,7 @@ class Workloads:
 # Driving wrk --------------------------------------------------------------------------------------
 
 
-def run_wrk(wrk: str, base_url: str, data: str, connections: int, seconds: float) -> Row | None:
+def run_wrk(wrk: str, base_url: str, data: str, connections: int, seconds: float) -> WrkResult:
     with tempfile.NamedTemporaryFile("w", suffix=".lua", dir=WORK, delete=False) as handle:
         handle.write(data)
     try:
@@ -501,31 +549,40 @@ def run_wrk(wrk: str, base_url: str, data: str, connections: int, seconds: float
 def drive(
     args: argparse.Namespace, wrk: str, api: subprocess.Popen, workloads: Workloads, endpoint: Endpoint
 ) -> list[Row]:
-    """Warm the endpoint up, then one wrk run per connection level."""
+    """Warm the endpoint up, then run its levels in ``level_order``; one row per level, its runs merged."""
     run_wrk(wrk, args.base_url, workloads.data(endpoint.name, 16), 16, args.warmup)
-    rows = []
-    for connections in endpoint.levels:
+    runs: dict[int, list[tuple[WrkResult, dict[str, float]]]] = {}
+    for connections in level_order(endpoint.levels, args.repeats):
         time.sleep(1)  # let the previous level's queue drain
         data = workloads.data(endpoint.name, connections)
         workers = worker_pids(api)
-        cpu_before = cpu_seconds(workers)
-        with profiling(args, api, endpoint.name, connections):
+        cpu_before = cpu_snapshot(workers)
+        with profiling(args, api, endpoint.name, connections, first=connections not in runs):
             result = run_wrk(wrk, args.base_url, data, connections, args.duration)
-        row = Row.from_wrk(endpoint.name, endpoint.cls, connections, result)
-        if result.requests:
-            row.api_cpu_ms = round(1000 * (cpu_seconds(workers) - cpu_before) / result.requests, 2)
+        cpu = cpu_per_request(cpu_before, cpu_snapshot(workers), result.requests)
         log(
-            f"{endpoint.name:<15} c={connections:<3} {row.requests:6d} req {row.rps:8.1f} req/s  p50 {row.p50_ms:7.1f}"
-            f"  p95 {row.p95_ms:7.1f}  p99 {row.p99_ms:7.1f} ms  errors {row.errors}  API CPU {row.api_cpu_ms} ms/req"
+            f"{endpoint.name:<15} c={connections:<3} {result.requests:6d} req {result.rps:8.1f} req/s"
+            f"  p50 {result.p50_ms:7.1f}  p95 {result.p95_ms:7.1f}  p99 {result.p99_ms:7.1f} ms"
+            f"  errors {result.errors}  CPU ms/req: " + " ".join(f"{group} {ms}" for group, ms in cpu.items())
         )
+        runs.setdefault(connections, []).append((result, cpu))
+    rows = []
+    for connections in endpoint.levels:
+        results = [result for result, _ in runs[connections]]
+        row = Row.from_wrk(endpoint.name, endpoint.cls, connections, merge_runs(results))
+        row.cpu_ms = merge_cpu([(result.requests, cpu) for result, cpu in runs[connections]])
+        row.api_cpu_ms = row.cpu_ms.get("api", 0.0)
+        row.runs = len(results)
         rows.append(row)
     return rows
 
 
 @contextmanager
-def profiling(args: argparse.Namespace, api: subprocess.Popen, endpoint: str, connections: int) -> Iterator[None]:
-    """py-spy on every worker while ``endpoint`` runs at 16 connections (``--profile ENDPOINT``)."""
-    if args.profile != endpoint or connections != REFERENCE_CONNECTIONS:
+def profiling(
+    args: argparse.Namespace, api: subprocess.Popen, endpoint: str, connections: int, *, first: bool
+) -> Iterator[None]:
+    """py-spy on every worker during ``endpoint``'s first run at 16 connections (``--profile ENDPOINT``)."""
+    if args.profile != endpoint or connections != REFERENCE_CONNECTIONS or not first:
         yield
         return
     spies = [
@@ -637,7 +694,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--pool-size", type=int, default=0, help="DB_POOL_SIZE per worker (default: sized to the worker)"
     )
-    parser.add_argument("--duration", type=int, default=10, help="seconds per level (default 10)")
+    parser.add_argument("--duration", type=int, default=10, help="seconds per run (default 10)")
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        default=2,
+        help="runs of each level from 16 connections up, in mirrored order: 16, 64, 64, 16 (default 2)",
+    )
     parser.add_argument("--warmup", type=int, default=3, help="seconds of warm-up per endpoint at 16 connections")
     parser.add_argument("--connections", default="1,16,64", help="levels (login also runs at 1 and 2)")
     parser.add_argument("--only", default="", help="comma-separated endpoints (default: all)")
@@ -664,26 +727,31 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     wrk = ensure_wrk()
     prepare_database(args.database_url, args.users, args.projects, args.milestones)
-    log("measuring bcrypt (all cores busy)")
-    ceiling = bcrypt_ceiling()
-    log(
-        f"bcrypt at {BCRYPT_ROUNDS} rounds: {ceiling['one_core_per_s']}/s on one core,"
-        f" {ceiling['all_cores_per_s']}/s on all {ceiling['cores']}, {ceiling['cpu_ms_per_check']} ms CPU a check"
-    )
+    ceiling = measure_ceiling("at start")
     about = machine(args, ceiling)
     chosen = [e for e in endpoints(args.levels) if not args.only or e.name in args.only.split(",")]
     numbers = sorted({*HEAVY_USERS, *range(1, min(args.sessions, args.users) + 1)})
     rows: list[Row] = []
+    login_ceilings: list[float] = []
     with running_api(args) as api:
         log(f"API up: {args.workers} workers, pool {args.pool_size} per worker, {args.base_url}")
         workloads = Workloads(args, Sessions(args.base_url, numbers))
         for endpoint in chosen:
+            if endpoint.cls == "login":  # the ceiling again, right before and after: the machine's speed drifts
+                login_ceilings.append(measure_ceiling("before login")["all_cores_per_s"])
             rows += drive(args, wrk, api, workloads, endpoint)
+            if endpoint.cls == "login":
+                login_ceilings.append(measure_ceiling("after login")["all_cores_per_s"])
     clear_broker_queues(args.redis_url)
     about["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
-    judge(rows, ceiling["all_cores_per_s"], ceiling["cpu_ms_per_check"])
+    if login_ceilings:
+        about["bcrypt"]["around_login_per_s"] = login_ceilings
+    login_ceiling = sum(login_ceilings) / len(login_ceilings) if login_ceilings else ceiling["all_cores_per_s"]
+    judge(rows, login_ceiling, ceiling["cpu_ms_per_check"])
     print()
     print(format_table(rows))
+    print("\nCPU per request, machine-wide (ms; total is every core's busy time over the requests served):")
+    print(format_cpu_table(rows))
     print("\nthroughput ceiling per class (best req/s over the levels): " + ceilings(rows))
     if not args.no_save:
         log(f"results: {write_results(rows, about)}")

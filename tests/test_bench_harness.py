@@ -7,11 +7,18 @@ from collections import Counter
 import pytest
 
 from bench.harness import (
+    CPU_GROUPS,
     Row,
     WrkOutputError,
+    WrkResult,
+    cpu_per_request,
+    format_cpu_table,
     format_table,
     judge,
+    level_order,
     lua_value,
+    merge_cpu,
+    merge_runs,
     parse_wrk_output,
     refresh_script,
     requests_script,
@@ -107,3 +114,36 @@ def test_profile_summary_attributes_samples_to_the_nearest_category():
     text = summarise(Counter(stacks))
     assert "50.0 %  database" in text
     assert "Database.execute_sql (peewee.py)" in text
+
+
+def test_cpu_per_request_splits_the_machine_busy_time_by_process_group():
+    before = {"api": 10.0, "postgres": 5.0, "redis": 1.0, "wrk": 0.5, "machine": 100.0}
+    after = {"api": 12.0, "postgres": 5.5, "redis": 1.1, "wrk": 0.6, "machine": 103.0}
+    spent = cpu_per_request(before, after, requests=1000)
+    assert spent == {"api": 2.0, "postgres": 0.5, "redis": 0.1, "wrk": 0.1, "other": 0.3, "total": 3.0}
+    assert cpu_per_request(before, after, requests=0) == {}
+    rows = [row("detail", "detail", 16, 400, 30)]
+    rows[0].cpu_ms = spent
+    table = format_cpu_table(rows)
+    assert table.splitlines()[0].split() == ["endpoint", "conn", *CPU_GROUPS, "total"]
+    assert table.splitlines()[2].split() == ["detail", "16", "2.00", "0.50", "0.10", "0.10", "0.30", "3.00"]
+
+
+def test_levels_being_compared_run_in_mirrored_order():
+    assert level_order((1, 16, 64)) == [1, 16, 64, 64, 16]
+    assert level_order((1, 2, 16, 64)) == [1, 2, 16, 64, 64, 16]
+    assert level_order((1, 16, 64), repeats=1) == [1, 16, 64]
+    assert level_order((16, 32, 64), repeats=3) == [16, 32, 64, 64, 32, 16, 16, 32, 64]
+
+
+def test_repeated_runs_merge_into_total_throughput_and_the_worst_latency():
+    first = WrkResult(requests=3000, duration_s=10, p50_ms=30, p95_ms=60, p99_ms=90, max_ms=120, errors=0)
+    second = WrkResult(requests=4000, duration_s=10, p50_ms=25, p95_ms=70, p99_ms=80, max_ms=300, errors=2)
+    merged = merge_runs([first, second])
+    assert merged.rps == 350
+    assert (merged.p50_ms, merged.p95_ms, merged.p99_ms, merged.max_ms, merged.errors) == (30, 70, 90, 300, 2)
+    assert merge_cpu([(3000, {"api": 4.0, "total": 5.0}), (1000, {"api": 2.0, "total": 3.0})]) == {
+        "api": 3.5,
+        "total": 4.5,
+    }
+    assert merge_cpu([(0, {})]) == {}
