@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from peewee import Case, IntegrityError
+from peewee import JOIN, Case, IntegrityError
 
 from core.errors import ApiError, field_error
 from core.passwords import dummy_hash, hash_password, too_long, verify_password
@@ -185,6 +185,22 @@ def _login_failed(email: str, user: User | None, now: datetime) -> None:
             audit.record("auth.account_locked", None, "user" if user else None, target, {"email": email})
 
 
+def _user_and_throttle(email: str) -> tuple[User | None, LoginThrottle | None]:
+    """The live user with this email and the email's throttle row: one query when the user exists.
+
+    An unknown email is throttled too (so a 423 does not reveal whether an address is registered).
+    """
+    user = (
+        User.select(User, LoginThrottle)
+        .join(LoginThrottle, JOIN.LEFT_OUTER, on=(LoginThrottle.email == User.email), attr="throttle")
+        .where((User.email == email) & User.deleted_at.is_null())
+        .first()
+    )
+    if user is None:
+        return None, LoginThrottle.get_or_none(LoginThrottle.email == email)
+    return user, user.throttle
+
+
 def login(email: str, password: str) -> tuple[User, Tokens]:
     """Start a session for the right email and password.
 
@@ -194,11 +210,10 @@ def login(email: str, password: str) -> tuple[User, Tokens]:
     """
     email = normalise_email(email)
     now = clock()
-    throttle = LoginThrottle.get_or_none(LoginThrottle.email == email)
+    user, throttle = _user_and_throttle(email)
     seconds = _seconds_locked(throttle, now)
     if seconds:
         raise account_locked(seconds)
-    user = live_user_by_email(email)
     matches = verify_password(password, user.password_hash if user else dummy_hash())
     if not (user and matches):
         _login_failed(email, user, now)
