@@ -196,20 +196,24 @@ CPU_GROUPS = ("api", "postgres", "redis", "wrk", "other")
 PROCESS_GROUPS = {"postgres": "postgres", "redis-server": "redis"}  # /proc/<pid>/stat command → group
 
 
-def cpu_per_request(before: dict[str, float], after: dict[str, float], requests: int) -> dict[str, float]:
+def cpu_per_request(before: dict, after: dict, requests: int) -> dict[str, float]:
     """Milliseconds of CPU per request by group, from two snapshots of CPU seconds used so far.
 
-    Each snapshot holds one entry per group but ``other`` plus ``machine`` (every core's busy time);
-    ``other`` is what the machine spent beyond the named groups (the kernel's interrupts, the
-    benchmark driver itself, anything else running) and ``total`` the machine's whole busy time.
+    A snapshot holds ``api``, ``wrk`` and ``machine`` (every core's busy time) in seconds, and
+    ``processes``: ``{pid: (group, seconds)}`` for the PostgreSQL and Redis processes. Per pid, so
+    that a process that starts between the snapshots (an autovacuum worker) counts what it used
+    and one that ends changes nothing else. ``other`` is what the machine spent beyond the named
+    groups (interrupts, the benchmark driver itself, anything else running); ``total`` is all of it.
     """
     if not requests:
         return {}
-    spent = {group: max(0.0, after.get(group, 0.0) - before.get(group, 0.0)) for group in (*CPU_GROUPS, "machine")}
-    named = sum(spent[group] for group in CPU_GROUPS if group != "other")
-    spent["other"] = max(0.0, spent.pop("machine") - named)
-    result = {group: round(1000 * spent[group] / requests, 2) for group in CPU_GROUPS}
-    result["total"] = round(sum(result.values()), 2)
+    spent = {group: after.get(group, 0.0) - before.get(group, 0.0) for group in ("api", "wrk", "machine")}
+    for pid, (group, seconds) in after.get("processes", {}).items():
+        spent[group] = spent.get(group, 0.0) + seconds - before.get("processes", {}).get(pid, (group, 0.0))[1]
+    named = sum(spent.get(group, 0.0) for group in CPU_GROUPS if group != "other")
+    spent["other"] = spent["machine"] - named
+    result = {group: round(1000 * max(0.0, spent.get(group, 0.0)) / requests, 2) for group in CPU_GROUPS}
+    result["total"] = round(1000 * max(0.0, spent["machine"]) / requests, 2)
     return result
 
 

@@ -308,14 +308,15 @@ def cpu_seconds(pids: list[int]) -> float:
     return total / os.sysconf("SC_CLK_TCK")
 
 
-def cpu_snapshot(api_pids: list[int]) -> dict[str, float]:
-    """CPU seconds used so far by the API workers, PostgreSQL, Redis, wrk and the whole machine.
+def cpu_snapshot(api_pids: list[int]) -> dict:
+    """CPU seconds used so far by the API workers, wrk and the whole machine, and by each
+    PostgreSQL and Redis process (``harness.cpu_per_request`` takes two of these).
 
     wrk is measured as this process's finished children (it runs and is reaped between two
     snapshots); ``machine`` is every core's busy time from /proc/stat.
     """
     tick = os.sysconf("SC_CLK_TCK")
-    used = dict.fromkeys(PROCESS_GROUPS.values(), 0.0)
+    processes = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
             text = stat.read_text()
@@ -323,14 +324,14 @@ def cpu_snapshot(api_pids: list[int]) -> dict[str, float]:
             continue
         group = PROCESS_GROUPS.get(text[text.index("(") + 1 : text.rindex(")")])
         if group:
-            used[group] += _stat_cpu_ticks(text) / tick
+            processes[int(stat.parent.name)] = (group, _stat_cpu_ticks(text) / tick)
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
     user, nice, system, _idle, _iowait, irq, softirq, steal = map(int, Path("/proc/stat").read_text().split()[1:9])
     return {
-        **used,
         "api": cpu_seconds(api_pids),
         "wrk": children.ru_utime + children.ru_stime,
         "machine": (user + nice + system + irq + softirq + steal) / tick,
+        "processes": processes,
     }
 
 

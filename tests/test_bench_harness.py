@@ -117,8 +117,19 @@ def test_profile_summary_attributes_samples_to_the_nearest_category():
 
 
 def test_cpu_per_request_splits_the_machine_busy_time_by_process_group():
-    before = {"api": 10.0, "postgres": 5.0, "redis": 1.0, "wrk": 0.5, "machine": 100.0}
-    after = {"api": 12.0, "postgres": 5.5, "redis": 1.1, "wrk": 0.6, "machine": 103.0}
+    before = {
+        "api": 10.0,
+        "wrk": 0.5,
+        "machine": 100.0,
+        "processes": {7: ("postgres", 5.0), 8: ("redis", 1.0), 9: ("postgres", 50.0)},
+    }
+    after = {
+        "api": 12.0,
+        "wrk": 0.6,
+        "machine": 103.0,
+        # 9 ended (its work before is not counted again), 10 started (all of its work is new)
+        "processes": {7: ("postgres", 5.3), 8: ("redis", 1.1), 10: ("postgres", 0.2)},
+    }
     spent = cpu_per_request(before, after, requests=1000)
     assert spent == {"api": 2.0, "postgres": 0.5, "redis": 0.1, "wrk": 0.1, "other": 0.3, "total": 3.0}
     assert cpu_per_request(before, after, requests=0) == {}
