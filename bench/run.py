@@ -560,7 +560,8 @@ def drive(
         cpu_before = cpu_snapshot(workers)
         with profiling(args, api, endpoint.name, connections, first=connections not in runs):
             result = run_wrk(wrk, args.base_url, data, connections, args.duration)
-        cpu = cpu_per_request(cpu_before, cpu_snapshot(workers), result.requests)
+            cpu_after = cpu_snapshot(workers)  # before py-spy is reaped: its CPU is not wrk's
+        cpu = cpu_per_request(cpu_before, cpu_after, result.requests)
         log(
             f"{endpoint.name:<15} c={connections:<3} {result.requests:6d} req {result.rps:8.1f} req/s"
             f"  p50 {result.p50_ms:7.1f}  p95 {result.p95_ms:7.1f}  p99 {result.p99_ms:7.1f} ms"
