@@ -123,7 +123,7 @@ class Row:
     errors: int
     requests: int = 0
     max_ms: float = 0.0
-    api_cpu_ms: float = 0.0  # CPU the API workers spent per request (robust to other load on the machine)
+    api_cpu_ms: float = 0.0  # CPU the API workers spent per request (cpu_ms['api'], kept as its own field)
     # CPU per request by process group (api, postgres, redis, wrk, other) and the machine's total busy time
     cpu_ms: dict[str, float] = field(default_factory=dict)
     runs: int = 1  # wrk runs merged into this row (see merge_runs)

@@ -53,8 +53,12 @@ def check_password_bytes(password: str, field: str) -> None:
         raise field_error(field, "must be at most 72 UTF-8 bytes")
 
 
+def _live_with_email(email: str):
+    return (User.email == email) & User.deleted_at.is_null()
+
+
 def live_user_by_email(email: str) -> User | None:
-    return User.get_or_none((User.email == email) & User.deleted_at.is_null())
+    return User.get_or_none(_live_with_email(email))
 
 
 def unauthorized(message: str = "Invalid or expired refresh token") -> ApiError:
@@ -193,7 +197,7 @@ def _user_and_throttle(email: str) -> tuple[User | None, LoginThrottle | None]:
     user = (
         User.select(User, LoginThrottle)
         .join(LoginThrottle, JOIN.LEFT_OUTER, on=(LoginThrottle.email == User.email), attr="throttle")
-        .where((User.email == email) & User.deleted_at.is_null())
+        .where(_live_with_email(email))
         .first()
     )
     if user is None:
