@@ -5,12 +5,14 @@ import os
 import shutil
 from pathlib import Path
 
+from core.config import load_settings
+
 # Each worker writes its Prometheus samples here (core.metrics); emptied when the master starts.
 # Set before anything imports prometheus_client, so the forked workers pick multiprocess mode.
 os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", str(Path(__file__).resolve().parent / "var" / "prometheus"))
 
 bind = f"0.0.0.0:{os.environ.get('PORT', '8000')}"
-workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
+workers = load_settings().web_concurrency  # WEB_CONCURRENCY, default cores + 1; a bad setting stops here
 worker_class = "core.server.LifespanUvicornWorker"
 graceful_timeout = 30  # SIGTERM: in-flight requests get this long to finish
 timeout = 60

@@ -63,6 +63,7 @@ from bench.harness import (
     refresh_script,
     requests_script,
 )
+from core.config import default_web_concurrency
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
@@ -692,7 +693,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--redis-url", default=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/10"))
     parser.add_argument("--port", type=int, default=8099)
-    parser.add_argument("--workers", type=int, default=2, help="WEB_CONCURRENCY (default: 2, one per core; see README)")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=default_web_concurrency(),
+        help="WEB_CONCURRENCY (default: cores + 1, as make api)",
+    )
     parser.add_argument(
         "--pool-size", type=int, default=0, help="DB_POOL_SIZE per worker (default: sized to the worker)"
     )

@@ -102,6 +102,16 @@ def _cores() -> int:
     return len(os.sched_getaffinity(0))
 
 
+def default_web_concurrency() -> int:
+    """gunicorn workers for ``make api``: one per core, plus one.
+
+    A worker is one event loop and one GIL: with one per core, the cores sat 10-18 % idle at 16
+    connections while each worker's requests queued for its GIL; one more worker fills them
+    (bench/README.md, "Workers").
+    """
+    return _cores() + 1
+
+
 @dataclass(frozen=True)
 class Settings:
     app_env: str = "development"
@@ -125,7 +135,7 @@ class Settings:
     trusted_proxies: tuple = ()
     log_level: str = "INFO"
     port: int = 8000
-    web_concurrency: int = 2
+    web_concurrency: int = field(default_factory=default_web_concurrency)  # gunicorn workers (gunicorn.conf.py)
     bcrypt_rounds: int = 10
     bcrypt_concurrency: int = field(default_factory=_cores)  # hashes at once per process (core.passwords)
     db_pool_size: int = 10
@@ -164,6 +174,8 @@ class Settings:
             raise ConfigError("BCRYPT_ROUNDS must be between 4 and 31")
         if self.bcrypt_concurrency < 1:
             raise ConfigError("BCRYPT_CONCURRENCY must be at least 1")
+        if self.web_concurrency < 1:
+            raise ConfigError("WEB_CONCURRENCY must be at least 1")
         return self
 
 
@@ -198,7 +210,7 @@ def load_settings(environ: os._Environ | dict | None = None) -> Settings:
         trusted_proxies=_networks("TRUSTED_PROXIES", get("TRUSTED_PROXIES")),
         log_level=get("LOG_LEVEL", "INFO").upper(),
         port=_int("PORT", get("PORT", "8000")),
-        web_concurrency=_int("WEB_CONCURRENCY", get("WEB_CONCURRENCY", "2")),
+        web_concurrency=_int("WEB_CONCURRENCY", get("WEB_CONCURRENCY") or str(defaults.web_concurrency)),
         bcrypt_rounds=_int("BCRYPT_ROUNDS", get("BCRYPT_ROUNDS", "10")),
         bcrypt_concurrency=_int("BCRYPT_CONCURRENCY", get("BCRYPT_CONCURRENCY") or str(defaults.bcrypt_concurrency)),
         db_pool_size=_int("DB_POOL_SIZE", get("DB_POOL_SIZE", "10")),

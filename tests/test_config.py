@@ -61,6 +61,8 @@ def test_development_and_test_may_use_the_dev_secret_and_cheap_hashing():
         ("BCRYPT_ROUNDS", "ten"),
         ("BCRYPT_CONCURRENCY", "0"),
         ("BCRYPT_CONCURRENCY", "two"),
+        ("WEB_CONCURRENCY", "0"),
+        ("WEB_CONCURRENCY", "many"),
     ],
 )
 def test_malformed_values_fail_at_start_up_naming_the_variable(variable, value):
@@ -117,3 +119,9 @@ def test_bcrypt_concurrency_defaults_to_the_cores_this_process_may_use(monkeypat
     monkeypatch.setattr("os.sched_getaffinity", lambda _pid: {0, 1, 2})
     assert load_settings({}).bcrypt_concurrency == 3
     assert load_settings({"BCRYPT_CONCURRENCY": "5"}).bcrypt_concurrency == 5
+
+
+def test_web_concurrency_defaults_to_one_worker_per_core_plus_one(monkeypatch):
+    monkeypatch.setattr("os.sched_getaffinity", lambda _pid: {0, 1})
+    assert load_settings({}).web_concurrency == 3
+    assert load_settings({"WEB_CONCURRENCY": "5"}).web_concurrency == 5
