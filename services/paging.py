@@ -59,18 +59,39 @@ def paginate(
     """One page of ``query`` (filtered, unordered) in ``order``: at most two queries, a count and a page."""
     total = query.count()
     offset = (page - 1) * limit
-    rows = page_rows(query, list(order), limit, offset) if offset < total else []
+    rows = page_rows(query, list(order), limit, offset, total) if offset < total else []
     return {"data": [serialize(row) for row in rows], "meta": meta(total, page, limit)}
 
 
-def page_rows(query: Select, order: list[Ordering], limit: int, offset: int) -> Select:
-    """The rows of one page. Past ``DEFERRED_JOIN_OFFSET`` rows the ids are paged first and the rows
-    fetched by primary key (a "deferred join"): the skipped rows are then read from the covering
-    ``(owner, sort key, id)`` index alone instead of being fetched whole and sorted. Measured on the
-    benchmark seed's largest tenant, last page of 1,469: 62 ms (bitmap scan, sort spilled to disk)
-    → 22 ms (index-only scan). Shallow pages keep the single plain query, which is cheaper there."""
+def page_rows(query: Select, order: list[Ordering], limit: int, offset: int, total: int) -> list[Any]:
+    """The rows of one page, read from the nearer end of the list.
+
+    The database walks past every skipped row, so a page in the second half is read from the
+    end, in the reverse order, and flipped: the benchmark seed's largest tenant's last page
+    skips 13 rows instead of 29,360, and the most expensive page becomes the middle one. The
+    total comes from the count just made; the order ends with the id, so both directions agree.
+    """
+    after = total - offset - limit  # rows after this page (negative: the last page is short)
+    if after < offset:
+        return _rows(query, [reverse(term) for term in order], limit + min(after, 0), max(after, 0))[::-1]
+    return _rows(query, order, limit, offset)
+
+
+def reverse(term: Ordering) -> Ordering:
+    """The same order read backwards (NULLs move to the other end with everything else)."""
+    direction = "ASC" if term.direction.upper() == "DESC" else "DESC"
+    nulls = {"FIRST": "LAST", "LAST": "FIRST"}[term.nulls.upper()] if term.nulls else None
+    return Ordering(term.node, direction, term.collation, nulls)
+
+
+def _rows(query: Select, order: list[Ordering], limit: int, offset: int) -> list[Any]:
+    """Past ``DEFERRED_JOIN_OFFSET`` rows the ids are paged first and the rows fetched by primary key
+    (a "deferred join"): the skipped rows are then read from the covering ``(owner, sort key, id)``
+    index alone instead of being fetched whole and sorted. Measured on the benchmark seed's largest
+    tenant, last page of 1,469: 62 ms (bitmap scan, sort spilled to disk) → 22 ms (index-only
+    scan). Shallow pages keep the single plain query, which is cheaper there."""
     if offset < DEFERRED_JOIN_OFFSET:
-        return query.order_by(*order).limit(limit).offset(offset)
+        return list(query.order_by(*order).limit(limit).offset(offset))
     model = query.model
     ids = query.select(model._meta.primary_key).order_by(*order).limit(limit).offset(offset)
-    return model.select().where(model._meta.primary_key.in_(ids)).order_by(*order)
+    return list(model.select().where(model._meta.primary_key.in_(ids)).order_by(*order))

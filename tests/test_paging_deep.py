@@ -67,3 +67,39 @@ def test_deferred_join_keeps_filters_and_nulls_last(project_owner, monkeypatch):
     assert len(plain) == 5
     searched = projects.list_projects(project_owner.id, search="P1", page=2, limit=2)
     assert [row["name"] for row in searched["data"]] == ["P1", "P1"]
+
+
+def everything_in_order(query, sort: str, keys, tiebreak) -> list[str]:
+    """The oracle: the whole list in one plain query, no offset involved."""
+    return [str(row.id) for row in query.order_by(*paging.ordering(sort, keys, tiebreak))]
+
+
+@pytest.mark.parametrize("deferred_from", [1000, 0])
+@pytest.mark.parametrize("sort", ["name", "-name", "createdAt", "-createdAt", "status", "-status"])
+def test_pages_read_from_the_end_match_the_whole_list(project_owner, monkeypatch, sort, deferred_from):
+    monkeypatch.setattr(paging, "DEFERRED_JOIN_OFFSET", deferred_from)
+    expected = everything_in_order(
+        Project.select().where(Project.user == project_owner.id), sort, projects.SORT_KEYS, Project.id
+    )
+    for limit in (1, 3, 4, 5, 11, 12, 22, 23, 40):
+        pages = [
+            [row["id"] for row in projects.list_projects(project_owner.id, sort=sort, page=page, limit=limit)["data"]]
+            for page in range(1, -(-23 // limit) + 2)
+        ]
+        assert pages[-1] == []  # one past the last page
+        assert [pid for page in pages for pid in page] == expected, limit
+
+
+@pytest.mark.parametrize("sort", ["dueDate", "-dueDate"])
+def test_reading_from_the_end_keeps_nulls_where_the_order_puts_them(project_owner, sort):
+    project = Project.select().where(Project.user == project_owner.id).first()
+    for i in range(9):
+        due = None if i % 3 == 0 else date(2026, 3, 1 + i % 2)
+        Milestone.create(project=project.id, title=f"M{i}", due_date=due)
+    expected = everything_in_order(
+        Milestone.select().where(Milestone.project == project.id), sort, milestones.SORT_KEYS, Milestone.id
+    )
+    walked = walk(lambda **kw: milestones.list_milestones(project_owner.id, str(project.id), sort=sort, **kw), 2)
+    assert walked == expected
+    due_dates = [Milestone.get_by_id(mid).due_date for mid in walked]
+    assert due_dates[-3:] == [None, None, None]  # NULLs last in both directions
