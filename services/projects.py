@@ -110,15 +110,15 @@ def detail(project: Project) -> dict[str, Any]:
 def create_project(user_id: Any, fields: Mapping[str, Any]) -> dict[str, Any]:
     """Create a project from ``{name, description?, status?}``. Raises VALIDATION_ERROR for a blank name."""
     now = utcnow()
-    with writing():
-        project = Project.create(
-            created_at=now,
-            updated_at=now,
-            user=user_id,
-            name=clean_title("body.name", fields["name"]),
-            description=fields.get("description"),
-            status=fields.get("status") or "active",
-        )
+    # One INSERT, atomic on its own: no BEGIN and COMMIT round trips around it.
+    project = Project.create(
+        created_at=now,
+        updated_at=now,
+        user=user_id,
+        name=clean_title("body.name", fields["name"]),
+        description=fields.get("description"),
+        status=fields.get("status") or "active",
+    )
     return to_json(project)
 
 
@@ -139,11 +139,11 @@ def update_project(user_id: Any, project_id: Any, changes: Mapping[str, Any]) ->
         values[Project.description] = changes["description"]
     if "status" in changes:
         values[Project.status] = changes["status"]
-    with writing():
-        # One UPDATE … RETURNING: the row is locked from this statement to the commit only, so
-        # concurrent edits of one project queue for a round trip, not for a read-then-write.
-        query = Project.update(values).where((Project.id == parse_id(project_id)) & owned_by(user_id))
-        project = next(iter(query.returning(Project).objects(Project).execute()), None)
+    # One UPDATE … RETURNING, atomic on its own (no BEGIN and COMMIT round trips): the row is
+    # locked for that statement only, so concurrent edits of one project queue for a round trip,
+    # not for a read-then-write.
+    query = Project.update(values).where((Project.id == parse_id(project_id)) & owned_by(user_id))
+    project = next(iter(query.returning(Project).objects(Project).execute()), None)
     if project is None:
         raise not_found("Project")
     return detail(project)
