@@ -5,11 +5,11 @@ import os
 import shutil
 from pathlib import Path
 
-from core.config import load_settings
-
 # Each worker writes its Prometheus samples here (core.metrics); emptied when the master starts.
 # Set before anything imports prometheus_client, so the forked workers pick multiprocess mode.
 os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", str(Path(__file__).resolve().parent / "var" / "prometheus"))
+
+from core.config import load_settings  # after the line above, whatever core.config comes to import
 
 bind = f"0.0.0.0:{os.environ.get('PORT', '8000')}"
 workers = load_settings().web_concurrency  # WEB_CONCURRENCY, default cores + 1; a bad setting stops here

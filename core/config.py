@@ -7,6 +7,7 @@ start-up with a message that names the variable.
 from __future__ import annotations
 
 import ipaddress
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -97,9 +98,21 @@ def default_sqlite_url() -> str:
     return f"sqlite:///{VAR_DIR / 'cairn.db'}"
 
 
+CGROUP_CPU_MAX = Path("/sys/fs/cgroup/cpu.max")  # a container's CPU quota (cgroup v2): "200000 100000" = 2 cores
+
+
 def _cores() -> int:
-    """The cores this process may run on."""
-    return len(os.sched_getaffinity(0))
+    """The cores this process may run on: its CPU affinity, capped by its container's CPU quota.
+
+    The affinity alone sees every core of the host, so a 2-CPU container on a 32-core host
+    would start 33 API workers (and open up to 330 database connections).
+    """
+    cores = len(os.sched_getaffinity(0))
+    try:
+        quota, period = CGROUP_CPU_MAX.read_text().split()
+        return max(1, min(cores, math.ceil(int(quota) / int(period))))
+    except (OSError, ValueError):  # no cgroup v2 file, or "max" (no quota)
+        return cores
 
 
 def default_web_concurrency() -> int:

@@ -115,13 +115,28 @@ def test_the_refresh_cookie_is_secure_outside_development(client, settings, envi
     assert ("Secure" in attributes) is secure
 
 
-def test_bcrypt_concurrency_defaults_to_the_cores_this_process_may_use(monkeypatch):
+def test_bcrypt_concurrency_defaults_to_the_cores_this_process_may_use(monkeypatch, tmp_path):
+    monkeypatch.setattr("core.config.CGROUP_CPU_MAX", tmp_path / "absent")
     monkeypatch.setattr("os.sched_getaffinity", lambda _pid: {0, 1, 2})
     assert load_settings({}).bcrypt_concurrency == 3
     assert load_settings({"BCRYPT_CONCURRENCY": "5"}).bcrypt_concurrency == 5
 
 
-def test_web_concurrency_defaults_to_one_worker_per_core_plus_one(monkeypatch):
+def test_web_concurrency_defaults_to_one_worker_per_core_plus_one(monkeypatch, tmp_path):
+    monkeypatch.setattr("core.config.CGROUP_CPU_MAX", tmp_path / "absent")
     monkeypatch.setattr("os.sched_getaffinity", lambda _pid: {0, 1})
     assert load_settings({}).web_concurrency == 3
     assert load_settings({"WEB_CONCURRENCY": "5"}).web_concurrency == 5
+
+
+@pytest.mark.parametrize(
+    ("cpu_max", "cores"),
+    [("200000 100000", 2), ("150000 100000", 2), ("50000 100000", 1), ("max 100000", 32), ("garbage", 32)],
+)
+def test_a_containers_cpu_quota_caps_the_cores(monkeypatch, tmp_path, cpu_max, cores):
+    quota = tmp_path / "cpu.max"
+    quota.write_text(cpu_max + "\n")
+    monkeypatch.setattr("core.config.CGROUP_CPU_MAX", quota)
+    monkeypatch.setattr("os.sched_getaffinity", lambda _pid: set(range(32)))
+    settings = load_settings({})
+    assert (settings.bcrypt_concurrency, settings.web_concurrency) == (cores, cores + 1)
