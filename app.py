@@ -146,7 +146,7 @@ def create_app(settings: Settings | None = None) -> FlaskApp:
         ],
     )
     # One thread hand-off per request instead of a2wsgi's streaming round trips (core/wsgi.py).
-    app._middleware_app.asgi_app = BufferedWSGIMiddleware(app.app.wsgi_app)
+    app._middleware_app.asgi_app = BufferedWSGIMiddleware(app.app.wsgi_app, workers=settings.request_threads)
     app.add_api(
         SPEC_FILE,
         strict_validation=True,

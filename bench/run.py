@@ -63,7 +63,7 @@ from bench.harness import (
     refresh_script,
     requests_script,
 )
-from core.config import default_web_concurrency
+from core.config import Settings, default_web_concurrency
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
@@ -79,7 +79,6 @@ SEARCH_TERMS = ("ridge", "glacier", "Summit", "hut", "trail", "basin")
 TOKEN_MAX_AGE_SECONDS = 10 * 60  # access tokens live 15 minutes: log in again well before
 BCRYPT_ROUNDS = 10
 WRK_TIMEOUT = "10s"
-A2WSGI_THREADS = 10  # connexion's FlaskApp wraps Flask in a2wsgi.WSGIMiddleware(workers=10)
 
 
 @dataclass(frozen=True)
@@ -245,6 +244,7 @@ def running_api(args: argparse.Namespace) -> Iterator[subprocess.Popen]:
         "JWT_SECRET": secrets.token_urlsafe(48),
         "PORT": str(args.port),
         "WEB_CONCURRENCY": str(args.workers),
+        "REQUEST_THREADS": str(args.threads),
         "DB_POOL_SIZE": str(args.pool_size),
         "RATE_LIMIT_DEFAULT": "10000000/minute",  # the limits are proven by the security tests
         "RATE_LIMIT_AUTH": "10000000/minute",
@@ -646,6 +646,7 @@ def machine(args: argparse.Namespace, ceiling: dict) -> dict:
         "postgres": sql(args.database_url, "SHOW server_version")[0][0],
         "commit": commit,
         "workers": args.workers,
+        "request_threads": args.threads,
         "pool_size": args.pool_size,
         "duration_s": args.duration,
         "load_average": [round(x, 2) for x in os.getloadavg()],
@@ -700,6 +701,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="WEB_CONCURRENCY (default: cores + 1, as make api)",
     )
     parser.add_argument(
+        "--threads",
+        type=int,
+        default=Settings().request_threads,
+        help="REQUEST_THREADS per worker (default: as make api)",
+    )
+    parser.add_argument(
         "--pool-size", type=int, default=0, help="DB_POOL_SIZE per worker (default: sized to the worker)"
     )
     parser.add_argument("--duration", type=int, default=10, help="seconds per run (default 10)")
@@ -725,9 +732,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     args.levels = tuple(int(c) for c in args.connections.split(","))
     args.base_url = f"http://127.0.0.1:{args.port}"
-    # A worker holds at most one connection per request thread: a2wsgi runs Flask in 10 of them
-    # (the session check shares the request's connection), so 10 per worker never waits (README, "Pool").
-    args.pool_size = args.pool_size or A2WSGI_THREADS
+    # A worker holds at most one connection per request thread (the session check shares the
+    # request's connection), so a pool as large as the threads never waits (README, "Pool").
+    args.pool_size = args.pool_size or args.threads
     return args
 
 
@@ -742,7 +749,7 @@ def main(argv: list[str] | None = None) -> int:
     rows: list[Row] = []
     login_ceilings: list[float] = []
     with running_api(args) as api:
-        log(f"API up: {args.workers} workers, pool {args.pool_size} per worker, {args.base_url}")
+        log(f"API up: {args.workers} workers × {args.threads} threads, pool {args.pool_size} each, {args.base_url}")
         workloads = Workloads(args, Sessions(args.base_url, numbers))
         for endpoint in chosen:
             if endpoint.cls == "login":  # the ceiling again, right before and after: the machine's speed drifts

@@ -151,6 +151,7 @@ class Settings:
     web_concurrency: int = field(default_factory=default_web_concurrency)  # gunicorn workers (gunicorn.conf.py)
     bcrypt_rounds: int = 10
     bcrypt_concurrency: int = field(default_factory=_cores)  # hashes at once per process (core.passwords)
+    request_threads: int = 10  # Flask's threads per worker (core.wsgi); each holds at most one connection
     db_pool_size: int = 10
     db_pool_timeout: float = 2.0
     db_statement_timeout_ms: int = 5000
@@ -189,6 +190,8 @@ class Settings:
             raise ConfigError("BCRYPT_CONCURRENCY must be at least 1")
         if self.web_concurrency < 1:
             raise ConfigError("WEB_CONCURRENCY must be at least 1")
+        if self.request_threads < 1:
+            raise ConfigError("REQUEST_THREADS must be at least 1")
         return self
 
 
@@ -200,6 +203,7 @@ def load_settings(environ: os._Environ | dict | None = None) -> Settings:
         return env.get(name, default)
 
     defaults = Settings()
+    request_threads = _int("REQUEST_THREADS", get("REQUEST_THREADS") or str(defaults.request_threads))
     app_env = _choice("APP_ENV", get("APP_ENV", "development"), ENVIRONMENTS)
     return Settings(
         app_env=app_env,
@@ -226,7 +230,8 @@ def load_settings(environ: os._Environ | dict | None = None) -> Settings:
         web_concurrency=_int("WEB_CONCURRENCY", get("WEB_CONCURRENCY") or str(defaults.web_concurrency)),
         bcrypt_rounds=_int("BCRYPT_ROUNDS", get("BCRYPT_ROUNDS", "10")),
         bcrypt_concurrency=_int("BCRYPT_CONCURRENCY", get("BCRYPT_CONCURRENCY") or str(defaults.bcrypt_concurrency)),
-        db_pool_size=_int("DB_POOL_SIZE", get("DB_POOL_SIZE", "10")),
+        request_threads=request_threads,
+        db_pool_size=_int("DB_POOL_SIZE", get("DB_POOL_SIZE") or str(request_threads)),  # one per thread
         db_pool_timeout=float(_int("DB_POOL_TIMEOUT_MS", get("DB_POOL_TIMEOUT_MS", "2000"))) / 1000,
         db_statement_timeout_ms=_int("DB_STATEMENT_TIMEOUT_MS", get("DB_STATEMENT_TIMEOUT_MS", "5000")),
         validate_responses=_bool("VALIDATE_RESPONSES", get("VALIDATE_RESPONSES", str(app_env == "test"))),

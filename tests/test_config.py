@@ -63,6 +63,8 @@ def test_development_and_test_may_use_the_dev_secret_and_cheap_hashing():
         ("BCRYPT_CONCURRENCY", "two"),
         ("WEB_CONCURRENCY", "0"),
         ("WEB_CONCURRENCY", "many"),
+        ("REQUEST_THREADS", "0"),
+        ("REQUEST_THREADS", "few"),
     ],
 )
 def test_malformed_values_fail_at_start_up_naming_the_variable(variable, value):
@@ -127,6 +129,11 @@ def test_web_concurrency_defaults_to_one_worker_per_core_plus_one(monkeypatch, t
     monkeypatch.setattr("os.sched_getaffinity", lambda _pid: {0, 1})
     assert load_settings({}).web_concurrency == 3
     assert load_settings({"WEB_CONCURRENCY": "5"}).web_concurrency == 5
+
+
+def test_the_pool_holds_one_connection_per_request_thread_unless_set():
+    assert load_settings({"REQUEST_THREADS": "4"}).db_pool_size == 4
+    assert load_settings({"REQUEST_THREADS": "4", "DB_POOL_SIZE": "6"}).db_pool_size == 6
 
 
 @pytest.mark.parametrize(

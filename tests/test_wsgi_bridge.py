@@ -7,6 +7,7 @@ import asyncio
 import pytest
 
 from core.wsgi import BufferedWSGIMiddleware, run_wsgi
+from variants import build_app
 
 
 class Closing(list):
@@ -68,3 +69,10 @@ def test_the_request_body_reaches_the_app_and_the_response_goes_out_in_two_messa
         {"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]},
         {"type": "http.response.body", "body": b"helloq=1"},
     ]
+
+
+@pytest.mark.parametrize("threads", [1, 4])
+def test_flask_runs_in_request_threads_threads_per_worker(settings, threads):
+    bridge = build_app(settings, request_threads=threads)._middleware_app.asgi_app
+    assert isinstance(bridge, BufferedWSGIMiddleware)
+    assert bridge.executor._max_workers == threads

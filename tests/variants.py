@@ -1,4 +1,4 @@
-"""Apps built like the session's but with a few security settings changed (limits, CORS, proxies).
+"""Apps built like the session's but with a few settings changed (limits, CORS, proxies, threads).
 
 ``create_app`` also installs process-wide state (the current settings, the database, Celery);
 only fields that touch none of it may change, and the session's settings are put back at once,
@@ -12,7 +12,14 @@ from dataclasses import replace
 
 from core.config import Settings, use_settings
 
-VARIABLE = {"cors_origins", "rate_limit_default", "rate_limit_auth", "rate_limit_prefix", "trusted_proxies"}
+VARIABLE = {
+    "cors_origins",
+    "rate_limit_default",
+    "rate_limit_auth",
+    "rate_limit_prefix",
+    "trusted_proxies",
+    "request_threads",
+}
 
 
 def build_app(settings: Settings, **changes: object):
