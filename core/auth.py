@@ -16,26 +16,28 @@ from datetime import UTC, datetime
 from core.errors import ApiError
 from core.logs import user_id_var
 from core.tokens import TokenExpired, TokenInvalid, decode_access_token
-from models import Session, User, db
+from models import Session, User
+from models.prepared import Prepared, Slot
 
-# The one query every authenticated request runs. Plain (still parameterized) SQL on purpose:
-# building it with peewee's query builder cost ~0.9 ms of CPU a call on the benchmark machine,
-# this costs ~0.1 ms (bench/README.md, "Profile").
-LIVE_SESSION_ROLE_SQL = (
-    f"SELECT u.role FROM {Session._meta.table_name} AS s JOIN {User._meta.table_name} AS u ON u.id = s.user_id"
-    " WHERE s.id = {p} AND s.user_id = {p} AND s.revoked_at IS NULL AND s.expires_at > {p} AND u.deleted_at IS NULL"
+# The one query every authenticated request runs (rendered once: models/prepared.py).
+LIVE_SESSION_ROLE = Prepared(
+    lambda: (
+        Session.select(User.role)
+        .join(User)
+        .where(
+            (Session.id == Slot("session"))
+            & (Session.user == Slot("user"))
+            & Session.revoked_at.is_null()
+            & (Session.expires_at > Slot("now"))
+            & User.deleted_at.is_null()
+        )
+    )
 )
 
 
 def live_session_role(user_id: str, session_id: str) -> str | None:
     """The user's role if the session is neither revoked nor expired and the user is live; else None."""
-    params = (
-        Session.id.db_value(session_id),
-        Session.user.db_value(user_id),
-        Session.expires_at.db_value(datetime.now(UTC)),
-    )
-    row = db.execute_sql(LIVE_SESSION_ROLE_SQL.format(p=db.param), params).fetchone()
-    return row[0] if row else None
+    return LIVE_SESSION_ROLE.scalar(session=session_id, user=user_id, now=datetime.now(UTC))
 
 
 def _is_uuid_text(value: str) -> bool:

@@ -16,6 +16,7 @@ from core.errors import field_error, not_found
 from core.formats import iso_date, rfc3339
 from models import Milestone, Project
 from models.db import utcnow
+from models.prepared import Prepared, Slot
 from services import projects
 from services.paging import SortKey, ordering, paginate
 from services.tx import locked, writing
@@ -30,6 +31,9 @@ SORT_KEYS = {
 DEFAULT_SORT = "dueDate"
 # The order embedded in a project's detail (served by milestones_project_due_idx).
 DETAIL_ORDER = (Milestone.due_date.asc(nulls="LAST"), Milestone.created_at.asc(), Milestone.id.asc())
+EMBEDDED = Prepared(
+    lambda: Milestone.select().where(_live_in(Slot("project"))).order_by(*DETAIL_ORDER).limit(Slot("limit"))
+)
 
 
 def to_json(milestone: Milestone) -> dict[str, Any]:
@@ -61,8 +65,7 @@ def _due_date(value: str | None) -> date | None:
 
 def embedded(project_id: Any, limit: int) -> list[dict[str, Any]]:
     """The first ``limit`` live milestones of a project, by due date (nulls last), creation, id."""
-    query = Milestone.select().where(_live_in(project_id)).order_by(*DETAIL_ORDER).limit(limit)
-    return [to_json(milestone) for milestone in query]
+    return [to_json(milestone) for milestone in EMBEDDED.models(project=project_id, limit=limit)]
 
 
 def find_owned(user_id: Any, project_id: Any, milestone_id: Any, *, lock: bool = False) -> Milestone:

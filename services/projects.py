@@ -16,6 +16,7 @@ from core.errors import ApiError, field_error, not_found
 from core.formats import rfc3339
 from models import Milestone, Project
 from models.db import utcnow
+from models.prepared import Prepared, Slot
 from services import audit, milestones
 from services.paging import SortKey, ordering, paginate
 from services.tx import locked, writing
@@ -62,6 +63,9 @@ def owned_by(user_id: Any) -> Expression:
     return (Project.user == user_id) & Project.deleted_at.is_null()
 
 
+OWNED_PROJECT = Prepared(lambda: Project.select().where((Project.id == Slot("id")) & owned_by(Slot("user"))))
+
+
 def find_owned(user_id: Any, project_id: Any, *, lock: bool = False, share: bool = False) -> Project:
     """The caller's live project; with ``lock``, row-locked until the transaction ends.
 
@@ -70,8 +74,10 @@ def find_owned(user_id: Any, project_id: Any, *, lock: bool = False, share: bool
     pid = parse_id(project_id)
     if pid is None:
         raise not_found("Project")
-    query = Project.select().where((Project.id == pid) & owned_by(user_id))
-    project = (locked(query, share=share) if lock else query).first()
+    if lock:
+        project = locked(Project.select().where((Project.id == pid) & owned_by(user_id)), share=share).first()
+    else:
+        project = OWNED_PROJECT.first(id=pid, user=user_id)
     if project is None:
         raise not_found("Project")
     return project

@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from variants import build_app
 
 from core.wsgi import BufferedWSGIMiddleware, run_wsgi
-from variants import build_app
 
 
 class Closing(list):
