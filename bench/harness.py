@@ -199,21 +199,24 @@ PROCESS_GROUPS = {"postgres": "postgres", "redis-server": "redis"}  # /proc/<pid
 def cpu_per_request(before: dict, after: dict, requests: int) -> dict[str, float]:
     """Milliseconds of CPU per request by group, from two snapshots of CPU seconds used so far.
 
-    A snapshot holds ``api``, ``wrk`` and ``machine`` (every core's busy time) in seconds, and
+    A snapshot holds ``api``, ``wrk``, ``machine`` (every core's busy time) and ``steal`` (time the
+    hypervisor ran something else while this VM's cores wanted to run) in seconds, and
     ``processes``: ``{pid: (group, seconds)}`` for the PostgreSQL and Redis processes. Per pid, so
     that a process that starts between the snapshots (an autovacuum worker) counts what it used
     and one that ends changes nothing else. ``other`` is what the machine spent beyond the named
     groups (interrupts, the benchmark driver itself, anything else running); ``total`` is all of it.
+    ``steal`` is apart from all of them: not this machine's work, but a sign the host was contended.
     """
     if not requests:
         return {}
-    spent = {group: after.get(group, 0.0) - before.get(group, 0.0) for group in ("api", "wrk", "machine")}
+    spent = {group: after.get(group, 0.0) - before.get(group, 0.0) for group in ("api", "wrk", "machine", "steal")}
     for pid, (group, seconds) in after.get("processes", {}).items():
         spent[group] = spent.get(group, 0.0) + seconds - before.get("processes", {}).get(pid, (group, 0.0))[1]
     named = sum(spent.get(group, 0.0) for group in CPU_GROUPS if group != "other")
     spent["other"] = spent["machine"] - named
     result = {group: round(1000 * max(0.0, spent.get(group, 0.0)) / requests, 2) for group in CPU_GROUPS}
-    result["total"] = round(1000 * max(0.0, spent["machine"]) / requests, 2)
+    for group in ("machine", "steal"):
+        result["total" if group == "machine" else group] = round(1000 * max(0.0, spent[group]) / requests, 2)
     return result
 
 
@@ -282,11 +285,13 @@ def format_table(rows: list[Row]) -> str:
 
 
 def format_cpu_table(rows: list[Row]) -> str:
-    """Where each level's CPU went, per request: the API workers, PostgreSQL, Redis, wrk, the rest."""
-    header = f"{'endpoint':<16} {'conn':>4} " + " ".join(f"{group:>8}" for group in (*CPU_GROUPS, "total"))
+    """Where each level's CPU went, per request: the API workers, PostgreSQL, Redis, wrk, the rest;
+    then the time the host stole from the VM's cores (not in the total)."""
+    columns = (*CPU_GROUPS, "total", "steal")
+    header = f"{'endpoint':<16} {'conn':>4} " + " ".join(f"{group:>8}" for group in columns)
     lines = [header, "-" * len(header)]
     for r in rows:
         if r.cpu_ms:
-            cells = " ".join(f"{r.cpu_ms.get(group, 0.0):>8.2f}" for group in (*CPU_GROUPS, "total"))
+            cells = " ".join(f"{r.cpu_ms.get(group, 0.0):>8.2f}" for group in columns)
             lines.append(f"{r.endpoint:<16} {r.connections:>4} {cells}")
     return "\n".join(lines)

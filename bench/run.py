@@ -314,7 +314,8 @@ def cpu_snapshot(api_pids: list[int]) -> dict:
     PostgreSQL and Redis process (``harness.cpu_per_request`` takes two of these).
 
     wrk is measured as this process's finished children (it runs and is reaped between two
-    snapshots); ``machine`` is every core's busy time from /proc/stat.
+    snapshots); ``machine`` is every core's busy time from /proc/stat, and ``steal`` the time the
+    hypervisor gave this VM's cores to another (apart: it is not this machine's work).
     """
     tick = os.sysconf("SC_CLK_TCK")
     processes = {}
@@ -331,7 +332,8 @@ def cpu_snapshot(api_pids: list[int]) -> dict:
     return {
         "api": cpu_seconds(api_pids),
         "wrk": children.ru_utime + children.ru_stime,
-        "machine": (user + nice + system + irq + softirq + steal) / tick,
+        "machine": (user + nice + system + irq + softirq) / tick,
+        "steal": steal / tick,
         "processes": processes,
     }
 

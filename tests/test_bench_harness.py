@@ -121,23 +121,25 @@ def test_cpu_per_request_splits_the_machine_busy_time_by_process_group():
         "api": 10.0,
         "wrk": 0.5,
         "machine": 100.0,
+        "steal": 4.0,
         "processes": {7: ("postgres", 5.0), 8: ("redis", 1.0), 9: ("postgres", 50.0)},
     }
     after = {
         "api": 12.0,
         "wrk": 0.6,
         "machine": 103.0,
+        "steal": 4.5,
         # 9 ended (its work before is not counted again), 10 started (all of its work is new)
         "processes": {7: ("postgres", 5.3), 8: ("redis", 1.1), 10: ("postgres", 0.2)},
     }
     spent = cpu_per_request(before, after, requests=1000)
-    assert spent == {"api": 2.0, "postgres": 0.5, "redis": 0.1, "wrk": 0.1, "other": 0.3, "total": 3.0}
+    assert spent == {"api": 2.0, "postgres": 0.5, "redis": 0.1, "wrk": 0.1, "other": 0.3, "total": 3.0, "steal": 0.5}
     assert cpu_per_request(before, after, requests=0) == {}
     rows = [row("detail", "detail", 16, 400, 30)]
     rows[0].cpu_ms = spent
     table = format_cpu_table(rows)
-    assert table.splitlines()[0].split() == ["endpoint", "conn", *CPU_GROUPS, "total"]
-    assert table.splitlines()[2].split() == ["detail", "16", "2.00", "0.50", "0.10", "0.10", "0.30", "3.00"]
+    assert table.splitlines()[0].split() == ["endpoint", "conn", *CPU_GROUPS, "total", "steal"]
+    assert table.splitlines()[2].split() == ["detail", "16", "2.00", "0.50", "0.10", "0.10", "0.30", "3.00", "0.50"]
 
 
 def test_levels_being_compared_run_in_mirrored_order():
