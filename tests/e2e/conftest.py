@@ -127,6 +127,15 @@ class SmtpSink:
         wait_until(lambda: len(self.messages(to)) >= count, timeout=timeout, what=f"{count} email(s) to {to}")
         return self.messages(to)
 
+    def wait_for_subject(self, to: str, subject: str, timeout: float = 20.0) -> EmailMessage:
+        """The first message to ``to`` whose subject contains ``subject``: the workers send
+        concurrently, so two emails queued a moment apart can arrive in either order."""
+
+        def found() -> EmailMessage | None:
+            return next((m for m in self.messages(to) if subject in m["Subject"]), None)
+
+        return wait_until(found, timeout=timeout, what=f"an email to {to} about {subject!r}")
+
 
 class Service:
     """A subprocess with its own environment; stdout and stderr go to ``log``."""
