@@ -72,6 +72,27 @@ def test_expired_token_is_told_apart():
         decode_access_token(token)
 
 
+def test_a_token_checked_once_still_expires_on_time(monkeypatch):
+    """The checks made once per token leave the expiry to every use."""
+    token = issue_access_token("u", "s")
+    assert decode_access_token(token).user_id == "u"
+    expires_at = jwt.decode(token, options={"verify_signature": False})["exp"]
+    monkeypatch.setattr("core.tokens.time.time", lambda: expires_at - 1)
+    assert decode_access_token(token).user_id == "u"
+    monkeypatch.setattr("core.tokens.time.time", lambda: expires_at)
+    with pytest.raises(TokenExpired):
+        decode_access_token(token)
+
+
+def test_a_token_checked_under_one_secret_fails_under_the_next(monkeypatch):
+    token = issue_access_token("u", "s")
+    assert decode_access_token(token).user_id == "u"
+    rotated = load_settings({"APP_ENV": "test", "JWT_SECRET": "a-rotated-secret-of-at-least-32-bytes"})
+    monkeypatch.setattr(config, "_current", rotated)
+    with pytest.raises(TokenInvalid):
+        decode_access_token(token)
+
+
 @pytest.mark.filterwarnings("ignore::jwt.warnings.InsecureKeyLengthWarning")
 @pytest.mark.parametrize(
     ("name", "token"),
@@ -81,6 +102,7 @@ def test_expired_token_is_told_apart():
         ("wrong issuer", lambda: jwt.encode(_claims(iss="evil"), SECRET, algorithm="HS256")),
         ("missing sid", lambda: jwt.encode(_claims(sid=None), SECRET, algorithm="HS256")),
         ("missing exp", lambda: jwt.encode(_claims(exp=None), SECRET, algorithm="HS256")),
+        ("exp not a time", lambda: jwt.encode(_claims(exp="soon"), SECRET, algorithm="HS256")),
         ("empty sub", lambda: jwt.encode(_claims(sub=""), SECRET, algorithm="HS256")),
         ("HS512", lambda: jwt.encode(_claims(), SECRET, algorithm="HS512")),
         ("alg none", lambda: f"{_b64({'alg': 'none', 'typ': 'JWT'})}.{_b64(_claims())}."),
