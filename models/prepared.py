@@ -3,7 +3,7 @@
 peewee renders a query's SQL from its expression tree every time it runs. For the reads every
 request makes, that rendering cost more CPU than everything else the database layer does: of
 the 1.1-1.5 ms a project detail spent in peewee, 0.45-0.6 ms was rendering its two SELECTs,
-against 0.2-0.4 ms for psycopg2 to run them (bench/README.md, "Prepared queries").
+against 0.2-0.4 ms for psycopg2 to run them (bench/README.md, item 20).
 
 A ``Prepared`` query is still written with peewee, with a ``Slot`` wherever a request's value
 goes. It is rendered on first use against the database the proxy is bound to (the parameter
@@ -45,7 +45,8 @@ class _Hole:
 
 
 class Prepared:
-    """``build()`` returns a select of one model, with ``Slot``s for the values that vary."""
+    """``build()`` returns a peewee select with ``Slot``s for the values that vary: of one model's
+    columns for ``models`` and ``first`` (rows come back as that model), of anything for ``scalar``."""
 
     def __init__(self, build: Callable[[], ModelSelect]) -> None:
         self._build = build
