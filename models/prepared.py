@@ -5,6 +5,9 @@ request makes, that rendering cost more CPU than everything else the database la
 the 1.1-1.5 ms a project detail spent in peewee, 0.45-0.6 ms was rendering its two SELECTs,
 against 0.2-0.4 ms for psycopg2 to run them (bench/README.md, item 20).
 
+Used for the session check, a project's detail and every list's count and page
+(``services/paging.py``, one ``Prepared`` per shape of list query).
+
 A ``Prepared`` query is still written with peewee, with a ``Slot`` wherever a request's value
 goes. It is rendered on first use against the database the proxy is bound to (the parameter
 style differs between PostgreSQL and SQLite) and kept. Each call binds the values by name,
@@ -17,31 +20,46 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from peewee import ColumnBase, Context, ModelRaw, ModelSelect
+from peewee import OP, SQL, ColumnBase, Context, Expression, Field, ModelRaw, ModelSelect, NodeList, Value
 
 from models.db import db
 
 
 class Slot(ColumnBase):
-    """A named hole for a value in a prepared query (``Project.id == Slot("id")``)."""
+    """A named hole for a value in a prepared query (``Project.id == Slot("id")``); ``convert``
+    turns the value bound into what the query compares (before the field's own converter)."""
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, convert: Callable[[Any], Any] | None = None) -> None:
         super().__init__()
         self.name = name
+        self.convert = convert
 
     def __sql__(self, ctx: Context) -> Context:
         # converter=False: the hole is kept as is; the field's converter runs when a value is bound.
-        return ctx.value(_Hole(self.name, ctx.state.converter), converter=False)
+        return ctx.value(_Hole(self.name, self.convert, ctx.state.converter), converter=False)
 
 
 @dataclass(frozen=True)
 class _Hole:
     name: str
+    convert: Callable[[Any], Any] | None
     converter: Callable[[Any], Any] | None
 
     def bind(self, values: dict[str, Any]) -> Any:
         value = values[self.name]
+        value = self.convert(value) if self.convert else value
         return self.converter(value) if self.converter else value
+
+
+def contains(field: Field, name: str) -> Expression:
+    """``field`` contains the text bound to slot ``name``, case-insensitively, with ``%``, ``_`` and
+    ``\\`` matching themselves (peewee's ``Field.contains`` escapes a term, not a slot)."""
+    pattern = Slot(name, convert=_contains_pattern)
+    return Expression(field, OP.ILIKE, NodeList((pattern, SQL("ESCAPE"), Value("\\", converter=False))))
+
+
+def _contains_pattern(term: str) -> str:
+    return "%" + term.replace("\\", "\\\\").replace("_", "\\_").replace("%", "\\%") + "%"
 
 
 class Prepared:

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from datetime import date
 from typing import Any
 
-from peewee import Expression
+from peewee import Expression, Select
 
 from core.errors import field_error, not_found
 from core.formats import iso_date, rfc3339
@@ -98,11 +98,16 @@ def list_milestones(
 ) -> dict[str, Any]:
     """One page of a project's live milestones. Raises NOT_FOUND (project), VALIDATION_ERROR (sort)."""
     project = projects.find_owned(user_id, project_id)
-    condition = _live_in(project.id)
-    if status:
-        condition &= Milestone.status == status
+
+    def listing() -> Select:
+        condition = _live_in(Slot("project"))
+        if status:
+            condition &= Milestone.status == Slot("status")
+        return Milestone.select().where(condition)
+
+    values = {"project": project.id, "status": status}
     order = ordering(sort, SORT_KEYS, Milestone.id)
-    return paginate(Milestone.select().where(condition), order, page, limit, to_json)
+    return paginate(listing, ("milestones", bool(status)), values, order, page, limit, to_json)
 
 
 def create_milestone(user_id: Any, project_id: Any, fields: Mapping[str, Any]) -> dict[str, Any]:

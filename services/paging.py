@@ -10,13 +10,14 @@ returns an empty ``data`` with the same ``meta``.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Hashable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from peewee import Field, Ordering, Select
+from peewee import SQL, Field, Ordering, Select, fn
 
 from core.errors import field_error
+from models.prepared import Prepared, Slot
 
 DEFERRED_JOIN_OFFSET = 1000
 
@@ -50,20 +51,36 @@ def meta(total: int, page: int, limit: int) -> dict[str, int]:
 
 
 def paginate(
-    query: Select,
+    listing: Callable[[], Select],
+    shape: Hashable,
+    values: Mapping[str, Any],
     order: Iterable[Ordering],
     page: int,
     limit: int,
     serialize: Callable[[Any], dict[str, Any]],
 ) -> dict[str, Any]:
-    """One page of ``query`` (filtered, unordered) in ``order``: at most two queries, a count and a page."""
-    total = query.count()
+    """One page of a list in ``order``: at most two queries, a count and a page.
+
+    ``listing()`` is the filtered, unordered select, with a ``Slot`` for each value of ``values``;
+    ``shape`` names what it depends on (its filters) and must differ between listings, because each
+    of its queries is rendered once per shape and order (``models/prepared.py``).
+    """
+    count = _prepared((shape, "count"), lambda: listing().select(fn.COUNT(SQL("1"))))
+    total = count.scalar(**values)
     offset = (page - 1) * limit
-    rows = page_rows(query, list(order), limit, offset, total) if offset < total else []
+    rows = page_rows(listing, shape, values, list(order), limit, offset, total) if offset < total else []
     return {"data": [serialize(row) for row in rows], "meta": meta(total, page, limit)}
 
 
-def page_rows(query: Select, order: list[Ordering], limit: int, offset: int, total: int) -> list[Any]:
+def page_rows(
+    listing: Callable[[], Select],
+    shape: Hashable,
+    values: Mapping[str, Any],
+    order: list[Ordering],
+    limit: int,
+    offset: int,
+    total: int,
+) -> list[Any]:
     """The rows of one page, read from the nearer end of the list.
 
     The database walks past every skipped row, so a page in the second half is read from the
@@ -73,8 +90,9 @@ def page_rows(query: Select, order: list[Ordering], limit: int, offset: int, tot
     """
     after = total - offset - limit  # rows after this page (negative: the last page is short)
     if after < offset:
-        return _rows(query, [_reversed(term) for term in order], limit + min(after, 0), max(after, 0))[::-1]
-    return _rows(query, order, limit, offset)
+        backwards = [_reversed(term) for term in order]
+        return _rows(listing, shape, values, backwards, limit + min(after, 0), max(after, 0))[::-1]
+    return _rows(listing, shape, values, order, limit, offset)
 
 
 def _reversed(term: Ordering) -> Ordering:
@@ -84,15 +102,39 @@ def _reversed(term: Ordering) -> Ordering:
     return Ordering(term.node, direction, term.collation, nulls)
 
 
-def _rows(query: Select, order: list[Ordering], limit: int, offset: int) -> list[Any]:
+def _rows(
+    listing: Callable[[], Select],
+    shape: Hashable,
+    values: Mapping[str, Any],
+    order: list[Ordering],
+    limit: int,
+    offset: int,
+) -> list[Any]:
     """Past ``DEFERRED_JOIN_OFFSET`` rows the ids are paged first and the rows fetched by primary key
     (a "deferred join"): the skipped rows are then read from the covering ``(owner, sort key, id)``
     index alone instead of being fetched whole and sorted. Measured on the benchmark seed's largest
     tenant's last page, before pages were read from the nearer end: 62 ms (bitmap scan, sort
     spilled to disk) → 22 ms (index-only scan). Shallow pages keep the single plain query, which
     is cheaper there."""
-    if offset < DEFERRED_JOIN_OFFSET:
-        return list(query.order_by(*order).limit(limit).offset(offset))
+    deferred = offset >= DEFERRED_JOIN_OFFSET
+    key = (shape, tuple((t.node.model.__name__, t.node.name, t.direction, t.nulls) for t in order), deferred)
+    query = _prepared(key, lambda: _page(listing(), order, deferred))
+    return list(query.models(**values, page_limit=limit, page_offset=offset))
+
+
+def _page(query: Select, order: list[Ordering], deferred: bool) -> Select:
+    if not deferred:
+        return query.order_by(*order).limit(Slot("page_limit")).offset(Slot("page_offset"))
     model = query.model
-    ids = query.select(model._meta.primary_key).order_by(*order).limit(limit).offset(offset)
-    return list(model.select().where(model._meta.primary_key.in_(ids)).order_by(*order))
+    ids = query.select(model._meta.primary_key).order_by(*order).limit(Slot("page_limit")).offset(Slot("page_offset"))
+    return model.select().where(model._meta.primary_key.in_(ids)).order_by(*order)
+
+
+_PREPARED: dict[Hashable, Prepared] = {}  # a list's shapes are few: its filters × its orders × two ends
+
+
+def _prepared(key: Hashable, build: Callable[[], Select]) -> Prepared:
+    query = _PREPARED.get(key)
+    if query is None:
+        query = _PREPARED[key] = Prepared(build)
+    return query

@@ -10,13 +10,13 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-from peewee import Expression, Field
+from peewee import Expression, Field, Select
 
 from core.errors import ApiError, field_error, not_found
 from core.formats import rfc3339
 from models import Milestone, Project
 from models.db import utcnow
-from models.prepared import Prepared, Slot
+from models.prepared import Prepared, Slot, contains
 from services import audit, milestones
 from services.paging import SortKey, ordering, paginate
 from services.tx import locked, writing
@@ -83,10 +83,10 @@ def find_owned(user_id: Any, project_id: Any, *, lock: bool = False, share: bool
     return project
 
 
-def _search(term: str) -> Expression:
-    # .contains() escapes %, _ and \ (they match literally) and is ILIKE on PostgreSQL
-    # (served by the pg_trgm indexes). On SQLite it is LIKE: case-insensitive for ASCII only.
-    return Project.name.contains(term) | Project.description.contains(term)
+def _search(slot: str) -> Expression:
+    # ILIKE on PostgreSQL (served by the pg_trgm indexes); on SQLite it is LIKE: case-insensitive
+    # for ASCII only. %, _ and \ in the term match themselves.
+    return contains(Project.name, slot) | contains(Project.description, slot)
 
 
 def list_projects(
@@ -99,13 +99,18 @@ def list_projects(
     sort: str = DEFAULT_SORT,
 ) -> dict[str, Any]:
     """One page of the caller's live projects. Raises VALIDATION_ERROR for an unknown sort key."""
-    condition = owned_by(user_id)
-    if search:
-        condition &= _search(search)
-    if status:
-        condition &= Project.status == status
+
+    def listing() -> Select:
+        condition = owned_by(Slot("user"))
+        if search:
+            condition &= _search("search")
+        if status:
+            condition &= Project.status == Slot("status")
+        return Project.select().where(condition)
+
+    values = {"user": user_id, "search": search, "status": status}
     order = ordering(sort, SORT_KEYS, Project.id)
-    return paginate(Project.select().where(condition), order, page, limit, to_json)
+    return paginate(listing, ("projects", bool(search), bool(status)), values, order, page, limit, to_json)
 
 
 def detail(project: Project) -> dict[str, Any]:

@@ -103,3 +103,18 @@ def test_reading_from_the_end_keeps_nulls_where_the_order_puts_them(project_owne
     assert walked == expected
     due_dates = [Milestone.get_by_id(mid).due_date for mid in walked]
     assert due_dates[-3:] == [None, None, None]  # NULLs last in both directions
+
+
+def test_a_lists_queries_are_rendered_once_per_shape_not_per_request(project_owner, accounts, monkeypatch):
+    """Rendered SQL is kept per shape (filters, order, end, deferred join): never per value, or the
+    cache would grow with every user, page and search term."""
+    monkeypatch.setattr(paging, "_PREPARED", {})
+    monkeypatch.setattr(paging, "DEFERRED_JOIN_OFFSET", 4)
+    other = accounts.create()
+    for owner in (project_owner, other):
+        for term in ("P", "p", "100%"):
+            for limit in (1, 2, 5):
+                for page in range(1, 25):
+                    projects.list_projects(owner.id, search=term, status="active", page=page, limit=limit)
+    # one count, and a page from either end, plain or deferred
+    assert len(paging._PREPARED) == 5, sorted(map(str, paging._PREPARED))
