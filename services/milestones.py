@@ -18,7 +18,7 @@ from models import Milestone, Project
 from models.db import utcnow
 from models.prepared import Prepared, Slot
 from services import projects
-from services.paging import SortKey, ordering, paginate
+from services.paging import Listing, SortKey, ordering, paginate
 from services.tx import locked, writing
 
 SORT_KEYS = {
@@ -99,7 +99,7 @@ def list_milestones(
     """One page of a project's live milestones. Raises NOT_FOUND (project), VALIDATION_ERROR (sort)."""
     project = projects.find_owned(user_id, project_id)
 
-    def listing() -> Select:
+    def query() -> Select:
         condition = _live_in(Slot("project"))
         if status:
             condition &= Milestone.status == Slot("status")
@@ -107,7 +107,7 @@ def list_milestones(
 
     values = {"project": project.id, "status": status}
     order = ordering(sort, SORT_KEYS, Milestone.id)
-    return paginate(listing, ("milestones", bool(status)), values, order, page, limit, to_json)
+    return paginate(Listing(query, ("milestones", bool(status)), values), order, page, limit, to_json)
 
 
 def create_milestone(user_id: Any, project_id: Any, fields: Mapping[str, Any]) -> dict[str, Any]:

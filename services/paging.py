@@ -50,37 +50,29 @@ def meta(total: int, page: int, limit: int) -> dict[str, int]:
     return {"total": total, "page": page, "limit": limit, "totalPages": math.ceil(total / limit)}
 
 
-def paginate(
-    listing: Callable[[], Select],
-    shape: Hashable,
-    values: Mapping[str, Any],
-    order: Iterable[Ordering],
-    page: int,
-    limit: int,
-    serialize: Callable[[Any], dict[str, Any]],
-) -> dict[str, Any]:
-    """One page of a list in ``order``: at most two queries, a count and a page.
+@dataclass(frozen=True)
+class Listing:
+    """What a list pages over: ``select()`` builds its filtered, unordered query, with a ``Slot`` for
+    each of ``values``. ``shape`` names what the query depends on (its filters) and must differ
+    between listings: each query is rendered once per shape and order (``models/prepared.py``)."""
 
-    ``listing()`` is the filtered, unordered select, with a ``Slot`` for each value of ``values``;
-    ``shape`` names what it depends on (its filters) and must differ between listings, because each
-    of its queries is rendered once per shape and order (``models/prepared.py``).
-    """
-    count = _prepared((shape, "count"), lambda: listing().select(fn.COUNT(SQL("1"))))
-    total = count.scalar(**values)
+    select: Callable[[], Select]
+    shape: Hashable
+    values: Mapping[str, Any]
+
+
+def paginate(
+    listing: Listing, order: Iterable[Ordering], page: int, limit: int, serialize: Callable[[Any], dict[str, Any]]
+) -> dict[str, Any]:
+    """One page of ``listing`` in ``order``: at most two queries, a count and a page."""
+    count = _prepared((listing.shape, "count"), lambda: listing.select().select(fn.COUNT(SQL("1"))))
+    total = count.scalar(**listing.values)
     offset = (page - 1) * limit
-    rows = page_rows(listing, shape, values, list(order), limit, offset, total) if offset < total else []
+    rows = page_rows(listing, list(order), limit, offset, total) if offset < total else []
     return {"data": [serialize(row) for row in rows], "meta": meta(total, page, limit)}
 
 
-def page_rows(
-    listing: Callable[[], Select],
-    shape: Hashable,
-    values: Mapping[str, Any],
-    order: list[Ordering],
-    limit: int,
-    offset: int,
-    total: int,
-) -> list[Any]:
+def page_rows(listing: Listing, order: list[Ordering], limit: int, offset: int, total: int) -> list[Any]:
     """The rows of one page, read from the nearer end of the list.
 
     The database walks past every skipped row, so a page in the second half is read from the
@@ -91,8 +83,8 @@ def page_rows(
     after = total - offset - limit  # rows after this page (negative: the last page is short)
     if after < offset:
         backwards = [_reversed(term) for term in order]
-        return _rows(listing, shape, values, backwards, limit + min(after, 0), max(after, 0))[::-1]
-    return _rows(listing, shape, values, order, limit, offset)
+        return _rows(listing, backwards, limit + min(after, 0), max(after, 0))[::-1]
+    return _rows(listing, order, limit, offset)
 
 
 def _reversed(term: Ordering) -> Ordering:
@@ -102,14 +94,7 @@ def _reversed(term: Ordering) -> Ordering:
     return Ordering(term.node, direction, term.collation, nulls)
 
 
-def _rows(
-    listing: Callable[[], Select],
-    shape: Hashable,
-    values: Mapping[str, Any],
-    order: list[Ordering],
-    limit: int,
-    offset: int,
-) -> list[Any]:
+def _rows(listing: Listing, order: list[Ordering], limit: int, offset: int) -> list[Any]:
     """Past ``DEFERRED_JOIN_OFFSET`` rows the ids are paged first and the rows fetched by primary key
     (a "deferred join"): the skipped rows are then read from the covering ``(owner, sort key, id)``
     index alone instead of being fetched whole and sorted. Measured on the benchmark seed's largest
@@ -117,9 +102,9 @@ def _rows(
     spilled to disk) → 22 ms (index-only scan). Shallow pages keep the single plain query, which
     is cheaper there."""
     deferred = offset >= DEFERRED_JOIN_OFFSET
-    key = (shape, tuple((t.node.model.__name__, t.node.name, t.direction, t.nulls) for t in order), deferred)
-    query = _prepared(key, lambda: _page(listing(), order, deferred))
-    return list(query.models(**values, page_limit=limit, page_offset=offset))
+    key = (listing.shape, tuple((t.node.model.__name__, t.node.name, t.direction, t.nulls) for t in order), deferred)
+    query = _prepared(key, lambda: _page(listing.select(), order, deferred))
+    return list(query.models(**listing.values, page_limit=limit, page_offset=offset))
 
 
 def _page(query: Select, order: list[Ordering], deferred: bool) -> Select:

@@ -18,7 +18,7 @@ from models import Milestone, Project
 from models.db import utcnow
 from models.prepared import Prepared, Slot, contains
 from services import audit, milestones
-from services.paging import SortKey, ordering, paginate
+from services.paging import Listing, SortKey, ordering, paginate
 from services.tx import locked, writing
 
 SORT_KEYS = {
@@ -100,7 +100,7 @@ def list_projects(
 ) -> dict[str, Any]:
     """One page of the caller's live projects. Raises VALIDATION_ERROR for an unknown sort key."""
 
-    def listing() -> Select:
+    def query() -> Select:
         condition = owned_by(Slot("user"))
         if search:
             condition &= _search("search")
@@ -110,7 +110,7 @@ def list_projects(
 
     values = {"user": user_id, "search": search, "status": status}
     order = ordering(sort, SORT_KEYS, Project.id)
-    return paginate(listing, ("projects", bool(search), bool(status)), values, order, page, limit, to_json)
+    return paginate(Listing(query, ("projects", bool(search), bool(status)), values), order, page, limit, to_json)
 
 
 def detail(project: Project) -> dict[str, Any]:
