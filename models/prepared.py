@@ -81,14 +81,14 @@ class Prepared:
             rendered = self._rendered[dialect] = query.sql()
         return rendered
 
-    def params(self, values: dict[str, Any]) -> tuple[str, list[Any]]:
+    def _bound(self, values: dict[str, Any]) -> tuple[str, list[Any]]:
         """The SQL and its parameters for ``values`` (every slot named)."""
         sql, params = self._render()
         return sql, [p.bind(values) if isinstance(p, _Hole) else p for p in params]
 
     def models(self, **values: Any) -> ModelRaw:
         """The rows as model instances (iterate, or ``.get()`` for exactly one)."""
-        sql, params = self.params(values)
+        sql, params = self._bound(values)
         return self._model.raw(sql, *params)
 
     def first(self, **values: Any) -> Any:
@@ -97,6 +97,6 @@ class Prepared:
 
     def scalar(self, **values: Any) -> Any:
         """The first column of the first row, or None."""
-        sql, params = self.params(values)
+        sql, params = self._bound(values)
         row = db.execute_sql(sql, params).fetchone()
         return row[0] if row else None

@@ -63,7 +63,11 @@ def owned_by(user_id: Any) -> Expression:
     return (Project.user == user_id) & Project.deleted_at.is_null()
 
 
-OWNED_PROJECT = Prepared(lambda: Project.select().where((Project.id == Slot("id")) & owned_by(Slot("user"))))
+def _owned_project(project_id: Any, user_id: Any) -> Expression:
+    return (Project.id == project_id) & owned_by(user_id)
+
+
+OWNED_PROJECT = Prepared(lambda: Project.select().where(_owned_project(Slot("id"), Slot("user"))))
 
 
 def find_owned(user_id: Any, project_id: Any, *, lock: bool = False, share: bool = False) -> Project:
@@ -75,7 +79,7 @@ def find_owned(user_id: Any, project_id: Any, *, lock: bool = False, share: bool
     if pid is None:
         raise not_found("Project")
     if lock:
-        project = locked(Project.select().where((Project.id == pid) & owned_by(user_id)), share=share).first()
+        project = locked(Project.select().where(_owned_project(pid, user_id)), share=share).first()
     else:
         project = OWNED_PROJECT.first(id=pid, user=user_id)
     if project is None:
@@ -153,7 +157,7 @@ def update_project(user_id: Any, project_id: Any, changes: Mapping[str, Any]) ->
     # One UPDATE … RETURNING, atomic on its own (no BEGIN and COMMIT round trips): the row is
     # locked for that statement only, so concurrent edits of one project queue for a round trip,
     # not for a read-then-write.
-    query = Project.update(values).where((Project.id == parse_id(project_id)) & owned_by(user_id))
+    query = Project.update(values).where(_owned_project(parse_id(project_id), user_id))
     project = next(iter(query.returning(Project).objects(Project).execute()), None)
     if project is None:
         raise not_found("Project")
