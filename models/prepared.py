@@ -5,22 +5,27 @@ request makes, that rendering cost more CPU than everything else the database la
 the 1.1-1.5 ms a project detail spent in peewee, 0.45-0.6 ms was rendering its two SELECTs,
 against 0.2-0.4 ms for psycopg2 to run them (bench/README.md, item 20).
 
-Used for the session check, a project's detail and every list's count and page
-(``services/paging.py``, one ``Prepared`` per shape of list query).
+Used for the session check, a project's detail, every list's count and page
+(``services/paging.py``, one ``Prepared`` per shape of list query), and the writes of a login
+and a refresh: their reads, updates and inserts (``insert``, also every outbox row). A refresh
+spent more of its CPU building its SQL than anything else; preparing it took its API CPU from
+5.6-5.8 to 3.4-4.4 ms (bench/README.md, item 25).
 
 A ``Prepared`` query is still written with peewee, with a ``Slot`` wherever a request's value
 goes. It is rendered on first use against the database the proxy is bound to (the parameter
 style differs between PostgreSQL and SQLite) and kept. Each call binds the values by name,
-each converted by the field it is compared with, exactly as peewee converts a plain value.
+each converted by the field it is compared with (or, for an INSERT's or UPDATE's values, the
+field it is assigned to: ``slots``), exactly as peewee converts a plain value; rows come back
+through the query's own cursor wrapper, so joined models are attached as peewee attaches them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Hashable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from peewee import OP, SQL, ColumnBase, Context, Expression, Field, ModelRaw, ModelSelect, NodeList, Value
+from peewee import OP, SQL, ColumnBase, Context, Expression, Field, Model, NodeList, Query, Value
 
 from models.db import db
 
@@ -63,40 +68,76 @@ def _contains_pattern(term: str) -> str:
 
 
 class Prepared:
-    """``build()`` returns a peewee select with ``Slot``s for the values that vary: of one model's
-    columns for ``models`` and ``first`` (rows come back as that model), of anything for ``scalar``."""
+    """``build()`` returns a peewee query with ``Slot``s for the values that vary: a select for
+    ``models``, ``first`` and ``scalar``, an INSERT, UPDATE or DELETE for ``execute``."""
 
-    def __init__(self, build: Callable[[], ModelSelect]) -> None:
+    def __init__(self, build: Callable[[], Query]) -> None:
         self._build = build
         # By the database's class, not the database: holding a replaced pool would keep its connections open.
-        self._rendered: dict[type, tuple[str, list[Any]]] = {}
-        self._model: Any = None
+        self._rendered: dict[type, tuple[Query, str, list[Any]]] = {}
 
-    def _render(self) -> tuple[str, list[Any]]:
+    def _render(self) -> tuple[Query, str, list[Any]]:
         dialect = type(db.obj)
         rendered = self._rendered.get(dialect)
         if rendered is None:
             query = self._build()
-            self._model = query.model
-            rendered = self._rendered[dialect] = query.sql()
+            rendered = self._rendered[dialect] = (query, *query.sql())
         return rendered
 
-    def _bound(self, values: dict[str, Any]) -> tuple[str, list[Any]]:
-        """The SQL and its parameters for ``values`` (every slot named)."""
-        sql, params = self._render()
-        return sql, [p.bind(values) if isinstance(p, _Hole) else p for p in params]
+    def _run(self, values: dict[str, Any]) -> tuple[Query, Any]:
+        """The query and the cursor it ran on, with ``values`` (every slot named) bound."""
+        query, sql, params = self._render()
+        bound = [p.bind(values) if isinstance(p, _Hole) else p for p in params]
+        return query, db.execute_sql(sql, bound)
 
-    def models(self, **values: Any) -> ModelRaw:
-        """The rows as model instances (iterate, or ``.get()`` for exactly one)."""
-        sql, params = self._bound(values)
-        return self._model.raw(sql, *params)
+    def models(self, **values: Any) -> Iterator[Any]:
+        """The rows as peewee's own query returns them (model instances, joined models attached)."""
+        query, cursor = self._run(values)
+        return iter(query._get_cursor_wrapper(cursor))  # the rows are read the way query.execute() reads them
 
     def first(self, **values: Any) -> Any:
         """The first row as a model instance, or None."""
-        return next(iter(self.models(**values)), None)
+        return next(self.models(**values), None)
 
     def scalar(self, **values: Any) -> Any:
         """The first column of the first row, or None."""
-        sql, params = self._bound(values)
-        row = db.execute_sql(sql, params).fetchone()
+        _, cursor = self._run(values)
+        row = cursor.fetchone()
         return row[0] if row else None
+
+    def execute(self, **values: Any) -> int:
+        """Run an INSERT, UPDATE or DELETE; how many rows it changed."""
+        _, cursor = self._run(values)
+        return cursor.rowcount
+
+
+def slots(*fields: Field) -> dict[Field, Slot]:
+    """Each field's value as a slot of the field's name, for an INSERT's or UPDATE's values
+    (``Session.update(slots(Session.last_used_at))``). Converted by the field, as peewee converts
+    a plain value there."""
+    return {field: Slot(field.name, convert=field.db_value) for field in fields}
+
+
+_BY_SHAPE: dict[Hashable, Prepared] = {}
+
+
+def prepared(shape: Hashable, build: Callable[[], Query]) -> Prepared:
+    """The ``Prepared`` for a query whose shape varies by request (a list's filters and order, a
+    PATCH's fields), built on first use. ``shape`` names the shape, never a value: the table must
+    not grow with users, pages or search terms."""
+    query = _BY_SHAPE.get(shape)
+    if query is None:
+        query = _BY_SHAPE[shape] = Prepared(build)
+    return query
+
+
+def insert(row: Model) -> Model:
+    """Save a new row (every column, its defaults already filled in by the model), with the
+    INSERT rendered once per model: ``Model.create`` for the rows written on hot paths."""
+    model = type(row)
+    fields = model._meta.sorted_fields
+    prepared(("insert", model), lambda: model.insert(slots(*fields))).execute(
+        **{field.name: row.__data__.get(field.name) for field in fields}
+    )
+    row._dirty.clear()
+    return row

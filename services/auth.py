@@ -24,6 +24,7 @@ from core.requests import client_ip_var, user_agent_var
 from core.tokens import ACCESS_TOKEN_TTL, REFRESH_TOKEN_TTL, hash_token, issue_access_token, new_opaque_token
 from models import LoginThrottle, RefreshToken, Session, User
 from models.db import utcnow
+from models.prepared import Prepared, Slot, insert, slots
 from services import audit, emails, one_time_tokens, tx
 
 clock: Callable[[], datetime] = utcnow
@@ -70,7 +71,7 @@ def unauthorized(message: str = "Invalid or expired refresh token") -> ApiError:
 
 def _new_refresh_token(session: Session, now: datetime) -> str:
     token = new_opaque_token()
-    RefreshToken.create(session=session, token_hash=hash_token(token), created_at=now)
+    insert(RefreshToken(session=session, token_hash=hash_token(token), created_at=now))
     return token
 
 
@@ -86,13 +87,15 @@ def _tokens(session: Session, refresh_token: str, now: datetime) -> Tokens:
 
 def start_session(user: User, now: datetime) -> Tokens:
     """A new session (one per login or registration) with its first refresh token. Call inside a transaction."""
-    session = Session.create(
-        user=user,
-        created_at=now,
-        last_used_at=now,
-        expires_at=now + REFRESH_TOKEN_TTL,
-        ip=client_ip_var.get(),
-        user_agent=user_agent_var.get(),
+    session = insert(
+        Session(
+            user=user,
+            created_at=now,
+            last_used_at=now,
+            expires_at=now + REFRESH_TOKEN_TTL,
+            ip=client_ip_var.get(),
+            user_agent=user_agent_var.get(),
+        )
     )
     return _tokens(session, _new_refresh_token(session, now), now)
 
@@ -189,17 +192,22 @@ def _login_failed(email: str, user: User | None, now: datetime) -> None:
             audit.record("auth.account_locked", None, "user" if user else None, target, {"email": email})
 
 
+# The live user with an email and the email's throttle row (rendered once: models/prepared.py).
+USER_AND_THROTTLE = Prepared(
+    lambda: (
+        User.select(User, LoginThrottle)
+        .join(LoginThrottle, JOIN.LEFT_OUTER, on=(LoginThrottle.email == User.email), attr="throttle")
+        .where(_live_with_email(Slot("email")))
+    )
+)
+
+
 def _user_and_throttle(email: str) -> tuple[User | None, LoginThrottle | None]:
     """The live user with this email and the email's throttle row: one query when the user exists.
 
     An unknown email is throttled too (so a 423 does not reveal whether an address is registered).
     """
-    user = (
-        User.select(User, LoginThrottle)
-        .join(LoginThrottle, JOIN.LEFT_OUTER, on=(LoginThrottle.email == User.email), attr="throttle")
-        .where(_live_with_email(email))
-        .first()
-    )
+    user = USER_AND_THROTTLE.first(email=email)
     if user is None:
         return None, LoginThrottle.get_or_none(LoginThrottle.email == email)
     return user, user.throttle
@@ -244,6 +252,23 @@ def _reuse_detected(token: RefreshToken, now: datetime) -> ApiError:
     return unauthorized("Refresh token reuse detected; the session has been revoked")
 
 
+# A refresh's statements (rendered once: models/prepared.py).
+TOKEN_WITH_SESSION = Prepared(
+    lambda: (
+        RefreshToken.select(RefreshToken, Session, User)
+        .join(Session)
+        .join(User)
+        .where(RefreshToken.token_hash == Slot("token_hash"))
+    )
+)
+ROTATE_TOKEN = Prepared(
+    lambda: RefreshToken.update(slots(RefreshToken.used_at)).where(
+        (RefreshToken.id == Slot("id")) & RefreshToken.used_at.is_null()
+    )
+)
+TOUCH_SESSION = Prepared(lambda: Session.update(slots(Session.last_used_at)).where(Session.id == Slot("id")))
+
+
 def refresh(refresh_token: str | None) -> Tokens:
     """Rotate a refresh token: the presented one stops working, the new one keeps the session's expiry.
 
@@ -253,13 +278,7 @@ def refresh(refresh_token: str | None) -> Tokens:
     if not refresh_token:
         raise unauthorized("A refresh token is required")
     now = clock()
-    token = (
-        RefreshToken.select(RefreshToken, Session, User)
-        .join(Session)
-        .join(User)
-        .where(RefreshToken.token_hash == hash_token(refresh_token))
-        .first()
-    )
+    token = TOKEN_WITH_SESSION.first(token_hash=hash_token(refresh_token))
     if token is None:
         raise unauthorized()
     session = token.session
@@ -268,13 +287,8 @@ def refresh(refresh_token: str | None) -> Tokens:
     if token.used_at:
         raise _reuse_detected(token, now)
     with tx.writing():
-        rotated = (
-            RefreshToken.update(used_at=now)
-            .where((RefreshToken.id == token.id) & RefreshToken.used_at.is_null())
-            .execute()
-        )
-        if rotated:
-            Session.update(last_used_at=now).where(Session.id == session.id).execute()
+        if ROTATE_TOKEN.execute(id=token.id, used_at=now):
+            TOUCH_SESSION.execute(id=session.id, last_used_at=now)
             return _tokens(session, _new_refresh_token(session, now), now)
     # A concurrent request rotated the same token first: that is reuse too.
     raise _reuse_detected(token, now)

@@ -38,6 +38,7 @@ from core.config import get_settings
 from core.logs import request_id_var
 from models import OutboxMessage, db
 from models.db import is_postgres, utcnow
+from models.prepared import insert
 from services.tx import writing
 
 log = logging.getLogger("cairn.outbox")
@@ -57,14 +58,16 @@ def lease() -> timedelta:
 
 def enqueue(task: str, queue: str, payload: dict[str, Any], topic: str | None = None) -> OutboxMessage:
     """Record work for a worker in the current transaction; publish it after commit (at once outside one)."""
-    message = OutboxMessage.create(
-        task=task,
-        queue=queue,
-        payload=json.dumps(payload),
-        topic=topic,
-        request_id=request_id_var.get(),
-        state="dispatched",
-        lease_until=utcnow() + lease(),
+    message = insert(
+        OutboxMessage(
+            task=task,
+            queue=queue,
+            payload=json.dumps(payload),
+            topic=topic,
+            request_id=request_id_var.get(),
+            state="dispatched",
+            lease_until=utcnow() + lease(),
+        )
     )
     db.after_commit(lambda: publish(message))
     return message

@@ -17,7 +17,7 @@ from typing import Any
 from peewee import SQL, Field, Ordering, Select, fn
 
 from core.errors import field_error
-from models.prepared import Prepared, Slot
+from models.prepared import Slot, prepared
 
 DEFERRED_JOIN_OFFSET = 1000
 
@@ -65,7 +65,7 @@ def paginate(
     listing: Listing, order: Iterable[Ordering], page: int, limit: int, serialize: Callable[[Any], dict[str, Any]]
 ) -> dict[str, Any]:
     """One page of ``listing`` in ``order``: at most two queries, a count and a page."""
-    count = _prepared((listing.shape, "count"), lambda: listing.select().select(fn.COUNT(SQL("1"))))
+    count = prepared((listing.shape, "count"), lambda: listing.select().select(fn.COUNT(SQL("1"))))
     total = count.scalar(**listing.values)
     offset = (page - 1) * limit
     rows = page_rows(listing, list(order), limit, offset, total) if offset < total else []
@@ -103,7 +103,7 @@ def _rows(listing: Listing, order: list[Ordering], limit: int, offset: int) -> l
     is cheaper there."""
     deferred = offset >= DEFERRED_JOIN_OFFSET
     key = (listing.shape, tuple((t.node.model.__name__, t.node.name, t.direction, t.nulls) for t in order), deferred)
-    query = _prepared(key, lambda: _page(listing.select(), order, deferred))
+    query = prepared(key, lambda: _page(listing.select(), order, deferred))
     return list(query.models(**listing.values, page_limit=limit, page_offset=offset))
 
 
@@ -113,13 +113,3 @@ def _page(query: Select, order: list[Ordering], deferred: bool) -> Select:
     model = query.model
     ids = query.select(model._meta.primary_key).order_by(*order).limit(Slot("page_limit")).offset(Slot("page_offset"))
     return model.select().where(model._meta.primary_key.in_(ids)).order_by(*order)
-
-
-_PREPARED: dict[Hashable, Prepared] = {}  # a list's shapes are few: its filters × its orders × two ends
-
-
-def _prepared(key: Hashable, build: Callable[[], Select]) -> Prepared:
-    query = _PREPARED.get(key)
-    if query is None:
-        query = _PREPARED[key] = Prepared(build)
-    return query

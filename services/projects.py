@@ -10,13 +10,13 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-from peewee import Expression, Field, Select
+from peewee import Expression, Select
 
 from core.errors import ApiError, field_error, not_found
 from core.formats import rfc3339
 from models import Milestone, Project
 from models.db import utcnow
-from models.prepared import Prepared, Slot, contains
+from models.prepared import Prepared, Slot, contains, insert, prepared, slots
 from services import audit, milestones
 from services.paging import Listing, SortKey, ordering, paginate
 from services.tx import locked, writing
@@ -126,13 +126,15 @@ def create_project(user_id: Any, fields: Mapping[str, Any]) -> dict[str, Any]:
     """Create a project from ``{name, description?, status?}``. Raises VALIDATION_ERROR for a blank name."""
     now = utcnow()
     # One INSERT, atomic on its own: no BEGIN and COMMIT round trips around it.
-    project = Project.create(
-        created_at=now,
-        updated_at=now,
-        user=user_id,
-        name=clean_title("body.name", fields["name"]),
-        description=fields.get("description"),
-        status=fields.get("status") or "active",
+    project = insert(
+        Project(
+            created_at=now,
+            updated_at=now,
+            user=user_id,
+            name=clean_title("body.name", fields["name"]),
+            description=fields.get("description"),
+            status=fields.get("status") or "active",
+        )
     )
     return to_json(project)
 
@@ -147,18 +149,27 @@ def update_project(user_id: Any, project_id: Any, changes: Mapping[str, Any]) ->
 
     Raises NOT_FOUND, or VALIDATION_ERROR for a blank name.
     """
-    values: dict[Field, Any] = {Project.updated_at: utcnow()}
+    values: dict[str, Any] = {"updated_at": utcnow()}
     if "name" in changes:
-        values[Project.name] = clean_title("body.name", changes["name"])
+        values["name"] = clean_title("body.name", changes["name"])
     if "description" in changes:
-        values[Project.description] = changes["description"]
+        values["description"] = changes["description"]
     if "status" in changes:
-        values[Project.status] = changes["status"]
+        values["status"] = changes["status"]
     # One UPDATE … RETURNING, atomic on its own (no BEGIN and COMMIT round trips): the row is
     # locked for that statement only, so concurrent edits of one project queue for a round trip,
-    # not for a read-then-write.
-    query = Project.update(values).where(_owned_project(parse_id(project_id), user_id))
-    project = next(iter(query.returning(Project).objects(Project).execute()), None)
+    # not for a read-then-write. Rendered once per set of fields changed.
+    fields = [Project._meta.fields[name] for name in values]
+    update = prepared(
+        ("update owned project", *values),
+        lambda: (
+            Project.update(slots(*fields))
+            .where(_owned_project(Slot("id"), Slot("user")))
+            .returning(Project)
+            .objects(Project)
+        ),
+    )
+    project = update.first(id=parse_id(project_id), user=user_id, **values)
     if project is None:
         raise not_found("Project")
     return detail(project)

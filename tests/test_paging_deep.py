@@ -6,6 +6,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
+import models.prepared
 from models import Milestone, Project
 from services import milestones, paging, projects
 
@@ -108,7 +109,7 @@ def test_reading_from_the_end_keeps_nulls_where_the_order_puts_them(project_owne
 def test_a_lists_queries_are_rendered_once_per_shape_not_per_request(project_owner, accounts, monkeypatch):
     """Rendered SQL is kept per shape (filters, order, end, deferred join): never per value, or the
     cache would grow with every user, page and search term."""
-    monkeypatch.setattr(paging, "_PREPARED", {})
+    monkeypatch.setattr(models.prepared, "_BY_SHAPE", {})
     monkeypatch.setattr(paging, "DEFERRED_JOIN_OFFSET", 4)
     other = accounts.create()
     for owner in (project_owner, other):
@@ -117,4 +118,4 @@ def test_a_lists_queries_are_rendered_once_per_shape_not_per_request(project_own
                 for page in range(1, 25):
                     projects.list_projects(owner.id, search=term, status="active", page=page, limit=limit)
     # one count, and a page from either end, plain or deferred
-    assert len(paging._PREPARED) == 5, sorted(map(str, paging._PREPARED))
+    assert len(models.prepared._BY_SHAPE) == 5, sorted(map(str, models.prepared._BY_SHAPE))

@@ -5,13 +5,13 @@ from __future__ import annotations
 import gc
 import uuid
 import weakref
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
 
 from models import Milestone, Project, db
 from models.db import init_db
-from models.prepared import Prepared, Slot
+from models.prepared import Prepared, Slot, insert, slots
 from services import milestones
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -94,3 +94,41 @@ def test_a_replaced_database_is_not_kept_alive(settings, two_projects):
     gc.collect()
     assert old() is None
     assert EMBEDDED.first(project=two_projects[0].id, limit=1) is not None
+
+
+def test_a_joined_select_attaches_the_joined_rows_as_peewee_does(two_projects):
+    project = two_projects[0]
+    joined = Milestone.select(Milestone, Project).join(Project).where(Milestone.project == project.id)
+    prepared = Prepared(
+        lambda: Milestone.select(Milestone, Project).join(Project).where(Milestone.project == Slot("project"))
+    )
+    expected = {m.id: (m.__data__, m.project.__data__) for m in joined}
+    got = {m.id: (m.__data__, m.project.__data__) for m in prepared.models(project=str(project.id))}
+    assert got == expected
+    assert len(got) == 7
+
+
+def test_an_update_binds_its_values_through_the_fields_and_counts_its_rows(two_projects):
+    project = two_projects[0]
+    rename = Prepared(
+        lambda: Project.update(slots(Project.name, Project.updated_at)).where(
+            (Project.id == Slot("id")) & Project.deleted_at.is_null()
+        )
+    )
+    later = datetime(2026, 5, 1, 12, tzinfo=timezone(timedelta(hours=2)))  # stored as UTC, as peewee would
+    assert rename.execute(id=str(project.id), name="Renamed", updated_at=later) == 1
+    assert rename.execute(id=uuid.uuid4(), name="Nobody", updated_at=later) == 0
+    row = Project.get_by_id(project.id)
+    assert (row.name, row.updated_at) == ("Renamed", later.astimezone(UTC))
+    assert Project.get_by_id(two_projects[1].id).name == "P1"
+
+
+def test_insert_writes_the_row_model_create_would(two_projects):
+    project = two_projects[0]
+    fields = {"project": project, "title": "Launch", "due_date": date(2026, 7, 1), "created_at": T0, "updated_at": T0}
+    created = Milestone.create(**fields)
+    inserted = insert(Milestone(**fields))
+    assert inserted.id != created.id
+    stored = {m.id: m.__data__ for m in Milestone.select().where(Milestone.id.in_([created.id, inserted.id]))}
+    assert {**stored[inserted.id], "id": created.id} == stored[created.id]
+    assert stored[inserted.id]["deleted_at"] is None  # a nullable column left out is bound as NULL
