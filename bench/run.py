@@ -664,11 +664,12 @@ def ceilings(rows: list[Row]) -> str:
 
 
 def write_results(rows: list[Row], about: dict) -> Path:
-    """``bench/results/<date>-<host>.json`` and ``latest.json``: a list of rows, each naming its machine."""
+    """``bench/results/<date>-<hhmm>-<host>.json`` (UTC; a second run the same day must not replace the
+    first, committed one) and ``latest.json``: a list of rows, each naming its machine."""
     RESULTS.mkdir(parents=True, exist_ok=True)
     payload = [{**row.to_json(), "machine": about} for row in rows]
     text = json.dumps(payload, indent=1) + "\n"
-    path = RESULTS / f"{datetime.now(UTC):%Y-%m-%d}-{about['host']}.json"
+    path = RESULTS / f"{datetime.now(UTC):%Y-%m-%d-%H%M}-{about['host']}.json"
     path.write_text(text)
     (RESULTS / "latest.json").write_text(text)
     return path
