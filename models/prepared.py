@@ -9,7 +9,7 @@ Used for the session check, a project's detail, every list's count and page
 (``services/paging.py``, one ``Prepared`` per shape of list query), and the writes of a login
 and a refresh: their reads, updates and inserts (``insert``, also every outbox row). A refresh
 spent more of its CPU building its SQL than anything else; preparing it took its API CPU from
-5.6-5.8 to 3.4-4.4 ms (bench/README.md, item 25).
+5.6-6.3 to 3.2-4.4 ms a request (bench/README.md, item 25).
 
 A ``Prepared`` query is still written with peewee, with a ``Slot`` wherever a request's value
 goes. It is rendered on first use against the database the proxy is bound to (the parameter
@@ -133,7 +133,7 @@ def prepared(shape: Hashable, build: Callable[[], Query]) -> Prepared:
 
 def insert(row: Model) -> Model:
     """Save a new row (every column, its defaults already filled in by the model), with the
-    INSERT rendered once per model: ``Model.create`` for the rows written on hot paths."""
+    INSERT rendered once per model: what ``Model.create`` does, for the rows hot paths write."""
     model = type(row)
     fields = model._meta.sorted_fields
     prepared(("insert", model), lambda: model.insert(slots(*fields))).execute(
