@@ -646,6 +646,8 @@ def machine(args: argparse.Namespace, ceiling: dict) -> dict:
         "memory_gb": round(memory_kb / 1024 / 1024, 1),
         "python": platform.python_version(),
         "postgres": sql(args.database_url, "SHOW server_version")[0][0],
+        # Off on the project machines: the write rows then run without the vacuuming a server would do.
+        "postgres_autovacuum": sql(args.database_url, "SHOW autovacuum")[0][0],
         "commit": commit,
         "workers": args.workers,
         "request_threads": args.threads,
