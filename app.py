@@ -12,17 +12,13 @@ from functools import partial
 from pathlib import Path
 
 import yaml
-from connexion import FlaskApp
-from connexion.context import context as connexion_context
-from connexion.context import operation as connexion_operation
+from connexion import AsyncApp
 from connexion.jsonifier import Jsonifier
 from connexion.middleware import ConnexionMiddleware, MiddlewarePosition
 from connexion.middleware.server_error import ServerErrorMiddleware
 from connexion.options import SwaggerUIOptions
-from starlette.exceptions import HTTPException
 
 from celery_app import configure_celery
-from core.auth import check_session
 from core.body import RequestBodyMiddleware
 from core.config import Settings, load_settings, use_settings
 from core.cors import CorsMiddleware, cors_options
@@ -30,12 +26,12 @@ from core.errors import handle, register_error_handlers
 from core.headers import SecurityHeadersMiddleware
 from core.logs import configure_logging
 from core.metrics import MetricsMiddleware, route_templates
+from core.operations import RequestThreadResolver
 from core.ratelimit import RateLimiter, RateLimitHeadersMiddleware, RateLimitMiddleware
 from core.requests import RequestContextMiddleware
 from core.specdoc import SpecDocumentsMiddleware, documents
 from core.validation import VALIDATOR_MAP
-from core.wsgi import BufferedWSGIMiddleware
-from models.db import db, init_db
+from models.db import init_db
 
 SPEC_DIR = Path(__file__).parent / "openapi"
 SPEC_FILE = "openapi.yaml"
@@ -63,47 +59,7 @@ def methods_by_path(spec: dict) -> callable:
     return lookup
 
 
-def _token_info() -> dict | None:
-    """What the bearer check left for this operation (None for public ones and unknown paths)."""
-    try:
-        return connexion_context.get("token_info")
-    except RuntimeError:  # no operation matched, so Connexion set no context
-        return None
-
-
-def _refuse_unrouted_requests(app: FlaskApp) -> None:
-    """A request that matched no operation never reaches an operation's view.
-
-    Connexion's router and Flask's can disagree: an encoded newline in a path segment
-    fits Flask's rule for an operation but not Connexion's route (Starlette's ``.*`` stops
-    at a newline), and the view then fails for want of an operation (a 500). It is a 404.
-    """
-
-    @app.app.before_request
-    def _routed() -> None:
-        if not connexion_operation:  # an unbound proxy is falsy
-            raise HTTPException(404)
-
-
-def _attach_database(app: FlaskApp) -> None:
-    """Each request borrows a connection and always gives it back (to the pool on PostgreSQL);
-    a bearer's session is checked on that same connection before the handler runs."""
-    flask_app = app.app
-
-    @flask_app.before_request
-    def _connect() -> None:
-        db.connect(reuse_if_open=True)
-        token_info = _token_info()
-        if token_info:
-            check_session(token_info)
-
-    @flask_app.teardown_request
-    def _release(_exc: BaseException | None) -> None:
-        if not db.is_closed():
-            db.close()
-
-
-def _add_security_middleware(app: FlaskApp, settings: Settings) -> None:
+def _add_security_middleware(app: AsyncApp, settings: Settings) -> None:
     """CORS and the rate-limit headers inside the request context (ids, access log) and outside the
     error handlers (so errors get them); the limiter itself after routing, where the operation is known."""
     if settings.cors_origins:
@@ -119,7 +75,7 @@ def _add_security_middleware(app: FlaskApp, settings: Settings) -> None:
     )
 
 
-def create_app(settings: Settings | None = None) -> FlaskApp:
+def create_app(settings: Settings | None = None) -> AsyncApp:
     """Build the ASGI app. Fails loudly (at lifespan start-up) if an operationId does not resolve."""
     settings = use_settings((settings or load_settings()).check())
     configure_logging(settings.log_level)
@@ -132,7 +88,7 @@ def create_app(settings: Settings | None = None) -> FlaskApp:
     configure_celery(settings)
     spec = load_spec()
 
-    app = FlaskApp(
+    app = AsyncApp(
         __name__,
         specification_dir=str(SPEC_DIR),
         # Compact bodies: Connexion's default (indent=2) forces json's pure-Python encoder,
@@ -145,13 +101,13 @@ def create_app(settings: Settings | None = None) -> FlaskApp:
             *ConnexionMiddleware.default_middlewares[1:],
         ],
     )
-    # One thread hand-off per request instead of a2wsgi's streaming round trips (core/wsgi.py).
-    app._middleware_app.asgi_app = BufferedWSGIMiddleware(app.app.wsgi_app, workers=settings.request_threads)
     app.add_api(
         SPEC_FILE,
         strict_validation=True,
         validate_responses=settings.validate_responses,
         validator_map=VALIDATOR_MAP,
+        # Handlers run on REQUEST_THREADS threads, each with its own connection (core/operations.py).
+        resolver=RequestThreadResolver(settings.request_threads),
         # The UI reads SPEC_JSON_PATH; SpecDocumentsMiddleware serves it (and its .yaml twin) as written,
         # where Connexion would serve a re-resolved, $ref-less copy rebuilt on every request.
         swagger_ui_options=SwaggerUIOptions(swagger_ui_path="/api/v1/ui", spec_path=SPEC_JSON_PATH, serve_spec=False),
@@ -171,6 +127,4 @@ def create_app(settings: Settings | None = None) -> FlaskApp:
     app.add_middleware(MetricsMiddleware, position=MiddlewarePosition.BEFORE_EXCEPTION, routes=route_templates(spec))
     _add_security_middleware(app, settings)
     register_error_handlers(app, methods_by_path(spec))
-    _refuse_unrouted_requests(app)
-    _attach_database(app)
     return app

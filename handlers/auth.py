@@ -73,7 +73,7 @@ def refresh(body: dict | None = None) -> Reply:
 def logout(user: str, token_info: dict) -> Reply:
     """End the caller's session and clear the cookie."""
     auth.logout(user, token_info["sid"])
-    return "", 204, {"Set-Cookie": _cookie("", 0)}
+    return None, 204, {"Set-Cookie": _cookie("", 0)}
 
 
 def forgot_password(body: dict) -> Reply:
@@ -84,7 +84,7 @@ def forgot_password(body: dict) -> Reply:
 
 def reset_password(body: dict) -> Reply:
     auth.reset_password(body["token"], body["password"])
-    return "", 204, {}
+    return None, 204, {}
 
 
 def verify_email(body: dict) -> Reply:

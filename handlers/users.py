@@ -21,13 +21,13 @@ def update_me(user: str, body: dict) -> Reply:
 def delete_me(user: str) -> Reply:
     """Soft-delete the account and its projects; every session ends."""
     accounts.delete_me(user)
-    return "", 204
+    return None, 204
 
 
 def change_password(user: str, token_info: dict, body: dict) -> Reply:
     """Ends the other sessions; this one stays."""
     accounts.change_password(user, token_info["sid"], body["currentPassword"], body["newPassword"])
-    return "", 204
+    return None, 204
 
 
 def list_sessions(user: str, token_info: dict) -> Reply:
@@ -37,7 +37,7 @@ def list_sessions(user: str, token_info: dict) -> Reply:
 
 def revoke_session(user: str, sessionId: str) -> Reply:
     accounts.revoke_own_session(user, sessionId)
-    return "", 204
+    return None, 204
 
 
 def list_my_audit_logs(user: str, page: int = 1, limit: int = 20) -> Reply:

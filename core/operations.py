@@ -1,0 +1,68 @@
+"""Where an operation's handler runs: on one of the worker's request threads, with its own connection.
+
+Handlers are synchronous (peewee is), so each runs on a thread from a pool of ``REQUEST_THREADS``
+per worker, never on the event loop; requests past them wait on the loop, where waiting costs
+nothing. On that thread, before the handler, the request borrows a database connection and the
+bearer's session is checked on it (``core.auth.check_session``); afterwards the connection always
+goes back (to the pool on PostgreSQL). So a request holds at most one connection, and the pool is
+sized to the threads.
+
+The pool is ours rather than Connexion's default (Starlette's ``run_in_threadpool``): anyio's
+thread hand-off costs about twice ``run_in_executor``'s, and its limit (40) is process-wide and
+not tied to the connection pool (see bench/README.md).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import functools
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from connexion.context import context as connexion_context
+from connexion.resolver import Resolver
+from connexion.utils import get_function_from_name
+
+from core.auth import check_session
+from models.db import db
+
+
+def run_handler(handler: Callable[..., Any], kwargs: dict[str, Any]) -> Any:
+    """Call ``handler`` on this thread's own connection, after the caller's session check."""
+    db.connect(reuse_if_open=True)
+    try:
+        token_info = connexion_context.get("token_info")
+        if token_info:
+            check_session(token_info)
+        return handler(**kwargs)
+    finally:
+        if not db.is_closed():
+            db.close()
+
+
+def on_request_thread(handler: Callable[..., Any], executor: ThreadPoolExecutor) -> Callable[..., Any]:
+    """An ``async`` operation that runs ``handler`` on ``executor`` (Connexion awaits it on the loop).
+
+    ``functools.wraps`` keeps ``__wrapped__``, through which Connexion reads the handler's parameters.
+    """
+
+    @functools.wraps(handler)
+    async def operation(**kwargs: Any) -> Any:
+        # The thread sees the request's context variables (request id, user, Connexion's context).
+        call = functools.partial(contextvars.copy_context().run, run_handler, handler, kwargs)
+        return await asyncio.get_running_loop().run_in_executor(executor, call)
+
+    return operation
+
+
+class RequestThreadResolver(Resolver):
+    """Resolves each operationId to its handler, run on this resolver's pool of ``threads`` threads."""
+
+    def __init__(self, threads: int) -> None:
+        self.executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="request")
+        super().__init__(self._on_request_thread)
+
+    def _on_request_thread(self, operation_id: str) -> Callable[..., Any]:
+        return on_request_thread(get_function_from_name(operation_id), self.executor)
