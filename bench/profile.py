@@ -37,7 +37,7 @@ CATEGORIES: tuple[tuple[str, re.Pattern, bool], ...] = (
     ("app code (handlers, services, models)", re.compile(r"/(handlers|services|models)/|core/formats\.py"), False),
     ("our middlewares (own work)", re.compile(r"core/(requests|headers|body|cors|metrics|ratelimit|errors)\.py"), True),
 )
-FRAMEWORK = "framework (connexion, starlette, flask, a2wsgi, uvicorn, asyncio)"
+FRAMEWORK = "framework (connexion, starlette, uvicorn, asyncio)"
 # Frames that only pass the request on: process start-up, event loop, thread bootstrap, and every
 # middleware's __call__ (each wraps everything inside it, so their totals say nothing).
 ENTRY_POINTS = re.compile(

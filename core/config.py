@@ -151,7 +151,7 @@ class Settings:
     web_concurrency: int = field(default_factory=default_web_concurrency)  # gunicorn workers (gunicorn.conf.py)
     bcrypt_rounds: int = 10
     bcrypt_concurrency: int = field(default_factory=_cores)  # hashes at once per process (core.passwords)
-    request_threads: int = 10  # Flask's threads per worker (core.wsgi); each holds at most one connection
+    request_threads: int = 10  # handler threads per worker (core.operations); each holds at most one connection
     db_pool_size: int = 10
     db_pool_timeout: float = 2.0
     db_statement_timeout_ms: int = 5000

@@ -29,11 +29,10 @@ from core.auth import check_session
 from models.db import db
 
 
-def run_handler(handler: Callable[..., Any], kwargs: dict[str, Any]) -> Any:
-    """Call ``handler`` on this thread's own connection, after the caller's session check."""
+def run_handler(handler: Callable[..., Any], kwargs: dict[str, Any], token_info: dict | None) -> Any:
+    """Call ``handler`` on this thread's own connection, after the bearer's session check (if any)."""
     db.connect(reuse_if_open=True)
     try:
-        token_info = connexion_context.get("token_info")
         if token_info:
             check_session(token_info)
         return handler(**kwargs)
@@ -50,8 +49,9 @@ def on_request_thread(handler: Callable[..., Any], executor: ThreadPoolExecutor)
 
     @functools.wraps(handler)
     async def operation(**kwargs: Any) -> Any:
+        token_info = connexion_context.get("token_info")  # what the bearer check left; None if public
         # The thread sees the request's context variables (request id, user, Connexion's context).
-        call = functools.partial(contextvars.copy_context().run, run_handler, handler, kwargs)
+        call = functools.partial(contextvars.copy_context().run, run_handler, handler, kwargs, token_info)
         return await asyncio.get_running_loop().run_in_executor(executor, call)
 
     return operation

@@ -23,7 +23,7 @@ VARIABLE = {
 
 
 def build_app(settings: Settings, **changes: object):
-    """A FlaskApp for ``settings`` with ``changes``; rate limits get a fresh key prefix."""
+    """An app for ``settings`` with ``changes``; rate limits get a fresh key prefix."""
     from app import create_app
 
     assert set(changes) <= VARIABLE, f"only {sorted(VARIABLE)} may vary"
