@@ -7,9 +7,9 @@ bearer's session is checked on it (``core.auth.check_session``); afterwards the 
 goes back (to the pool on PostgreSQL). So a request holds at most one connection, and the pool is
 sized to the threads.
 
-The pool is ours rather than Connexion's default (Starlette's ``run_in_threadpool``): anyio's
-thread hand-off costs about twice ``run_in_executor``'s, and its limit (40) is process-wide and
-not tied to the connection pool (see bench/README.md).
+The pool is ours rather than Connexion's default for synchronous handlers (Starlette's
+``run_in_threadpool``): anyio's thread hand-off cost more CPU than ``run_in_executor`` (bench/README.md,
+item 27), and its limit (40 threads) is process-wide, not tied to the connection pool.
 """
 
 from __future__ import annotations
