@@ -6,6 +6,7 @@ Serve it with ``make api`` (gunicorn + uvicorn workers) or ``make run``; tests c
 
 from __future__ import annotations
 
+import core  # isort: skip  # noqa: F401 - first: its warning filter must be in place before Connexion loads
 import json
 import re
 from functools import partial

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import pytest
 import yaml
@@ -130,6 +132,15 @@ def test_log_lines_are_json_with_request_fields(capsys):
     assert line["requestId"] == "req-123"
     assert line["level"] == "INFO"
     assert {"timestamp", "userId", "method", "status", "duration"} <= set(line)
+
+
+def test_importing_the_app_prints_nothing():
+    """Every API worker imports it at start: a warning there is a stray, non-JSON line in its log."""
+    imported = subprocess.run(
+        [sys.executable, "-c", "import app"], cwd=SPEC_DIR.parent, capture_output=True, text=True, check=False
+    )
+    assert imported.returncode == 0, imported.stderr
+    assert imported.stderr == ""
 
 
 def test_access_log_line_per_request(client, caplog):
