@@ -43,7 +43,7 @@ def test_the_handler_runs_on_a_request_thread_and_sees_the_requests_context(app)
 
 
 @pytest.mark.parametrize("threads", [1, 4])
-def test_the_app_runs_handlers_on_request_threads_threads(settings, monkeypatch, threads):
+def test_the_app_sizes_its_request_thread_pool_from_request_threads(settings, monkeypatch, threads):
     made: list[RequestThreadResolver] = []
 
     class Recording(RequestThreadResolver):
