@@ -25,7 +25,7 @@ from collections.abc import Callable, Hashable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from peewee import OP, SQL, ColumnBase, Context, Expression, Field, Model, NodeList, Query, Value
+from peewee import OP, SQL, ColumnBase, Context, Expression, Field, Model, Node, NodeList, Query, Value, fn
 
 from models.db import db
 
@@ -56,11 +56,20 @@ class _Hole:
         return self.converter(value) if self.converter else value
 
 
-def contains(field: Field, name: str) -> Expression:
+def contains(field: Node, name: str) -> Expression:
     """``field`` contains the text bound to slot ``name``, case-insensitively, with ``%``, ``_`` and
     ``\\`` matching themselves (peewee's ``Field.contains`` escapes a term, not a slot)."""
-    pattern = Slot(name, convert=_contains_pattern)
-    return Expression(field, OP.ILIKE, NodeList((pattern, SQL("ESCAPE"), Value("\\", converter=False))))
+    return _like(field, OP.ILIKE, Slot(name, convert=_contains_pattern))
+
+
+def contains_lowered(lowered: Node, name: str) -> Expression:
+    """``contains`` for a column that already holds ``lower(text)``: ``ILIKE`` is ``lower(text) LIKE
+    lower(pattern)``, so this matches the same rows without lowering each one again (PostgreSQL)."""
+    return _like(lowered, OP.LIKE, fn.lower(Slot(name, convert=_contains_pattern)))
+
+
+def _like(text: Node, op: str, pattern: Node) -> Expression:
+    return Expression(text, op, NodeList((pattern, SQL("ESCAPE"), Value("\\", converter=False))))
 
 
 def _contains_pattern(term: str) -> str:

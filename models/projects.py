@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from peewee import CharField, DateField, ForeignKeyField, TextField
+from peewee import CharField, Column, DateField, ForeignKeyField, TextField
 
 from models.db import TimestampedModel, UTCDateTimeField
 from models.users import User
@@ -40,6 +40,10 @@ for _name, _key in (
     ("projects_owner_status_created_idx", (Project.status, Project.created_at)),
 ):
     Project.add_index(Project.index(Project.user, *_key, Project.id, where=Project.deleted_at.is_null(), name=_name))
+
+# PostgreSQL only: lower(name, a newline, description), kept by the database and trigram-indexed
+# with the owner for search (migrations/0007). Not a field: nothing writes it, no select reads it.
+PROJECT_SEARCH_TEXT = Column(Project, "search_text")
 
 
 class Milestone(TimestampedModel):

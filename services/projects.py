@@ -15,8 +15,9 @@ from peewee import Expression, Select
 from core.errors import ApiError, field_error, not_found
 from core.formats import rfc3339
 from models import Milestone, Project
-from models.db import utcnow
-from models.prepared import Prepared, Slot, contains, insert, prepared, slots
+from models.db import is_postgres, utcnow
+from models.prepared import Prepared, Slot, contains, contains_lowered, insert, prepared, slots
+from models.projects import PROJECT_SEARCH_TEXT
 from services import audit, milestones
 from services.paging import Listing, SortKey, ordering, paginate
 from services.tx import locked, writing
@@ -88,8 +89,10 @@ def find_owned(user_id: Any, project_id: Any, *, lock: bool = False, share: bool
 
 
 def _search(slot: str) -> Expression:
-    # ILIKE on PostgreSQL (served by the pg_trgm indexes); on SQLite it is LIKE: case-insensitive
-    # for ASCII only. %, _ and \ in the term match themselves.
+    # The name or the description contains the term; %, _ and \ in it match themselves.
+    if is_postgres():  # one lower-cased column for both, trigram-indexed (migrations/0007)
+        return contains_lowered(PROJECT_SEARCH_TEXT, slot)
+    # SQLite: its LIKE (what ILIKE becomes there) folds ASCII case only.
     return contains(Project.name, slot) | contains(Project.description, slot)
 
 

@@ -11,6 +11,7 @@ import pytest
 
 from core.errors import ApiError
 from models import Milestone, OutboxMessage, Project
+from models.db import is_postgres
 from services import milestones, projects
 from services.paging import meta
 
@@ -145,6 +146,7 @@ def searchable(owner):
         "backslash": None,
         "UPPER lower": None,
         "plain": "a NEEDLE in the description",
+        "split": "word",
     }
     return {name: projects.create_project(owner.id, {"name": name, "description": d}) for name, d in names.items()}
 
@@ -162,12 +164,29 @@ def searchable(owner):
         ("needle", {"plain"}),
         ("snake", {"snake_case", "snakeXcase"}),
         ("nothing like it", set()),
+        ("tw", set()),  # "split" + "word": a match never spans the name and the description
+        ("word", {"split"}),
     ],
 )
 def test_search_is_a_literal_case_insensitive_substring(owner, searchable, term, expected):
     body = projects.list_projects(owner.id, search=term)
     assert {p["name"] for p in body["data"]} == expected
     assert body["meta"]["total"] == len(expected)
+
+
+def test_search_follows_edits_and_deletes(owner, searchable):
+    plain = searchable["plain"]["id"]
+    projects.update_project(owner.id, plain, {"name": "Renamed Ridge", "description": None})
+    assert [p["name"] for p in projects.list_projects(owner.id, search="ridge")["data"]] == ["Renamed Ridge"]
+    assert projects.list_projects(owner.id, search="needle")["meta"]["total"] == 0
+    projects.delete_project(owner.id, plain)
+    assert projects.list_projects(owner.id, search="ridge")["meta"]["total"] == 0
+
+
+def test_search_folds_unicode_case_on_postgres_and_ascii_only_on_sqlite(owner):
+    projects.create_project(owner.id, {"name": "Éboulement", "description": "CRÊTE"})
+    found = {term: projects.list_projects(owner.id, search=term)["meta"]["total"] for term in ("éBOUL", "crête")}
+    assert found == ({"éBOUL": 1, "crête": 1} if is_postgres() else {"éBOUL": 0, "crête": 0})
 
 
 def test_search_combines_with_status(owner, searchable):
