@@ -96,6 +96,16 @@ def test_verdicts_follow_the_issue_targets():
     assert rows[0].to_json()["target_p99_ms"] == 200
 
 
+def test_login_rows_say_what_one_bcrypt_check_costs_on_this_machine():
+    rows = [row("login", "login", 1, 9, 107), row("login", "login", 16, 17, 900)]
+    rows[1].api_cpu_ms = 115.0
+    judge(rows, bcrypt_ceiling=21.3, bcrypt_cpu_ms=98.4)
+    assert rows[0].verdict == "FAIL: p50 107 ms > 100"
+    assert rows[0].notes == ["one bcrypt check alone: 98 ms of CPU"]
+    assert "(one bcrypt check alone: 98 ms of CPU)" in format_table(rows)
+    assert rows[1].notes == ["80% of the bcrypt ceiling (21.3/s)", "bcrypt is 86% of a login's API CPU"]
+
+
 def test_profile_summary_attributes_samples_to_the_nearest_category():
     raw = [
         "<module> (gunicorn:6);Runner.run (asyncio/runners.py:118);bearer_info (core/auth.py:50);"
