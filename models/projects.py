@@ -32,7 +32,7 @@ Project.add_index(
         name="projects_owner_created_idx",
     )
 )
-# One per list order (migrations/0005): the page and its count come straight from the index.
+# One per list order (migrations/0005): the page comes straight from the index.
 for _name, _key in (
     ("projects_owner_name_idx", (Project.name,)),
     ("projects_owner_updated_idx", (Project.updated_at,)),
@@ -40,6 +40,10 @@ for _name, _key in (
     ("projects_owner_status_created_idx", (Project.status, Project.created_at)),
 ):
     Project.add_index(Project.index(Project.user, *_key, Project.id, where=Project.deleted_at.is_null(), name=_name))
+# The lists' exact counts (migrations/0008): no id at the end, so PostgreSQL deduplicates the key.
+Project.add_index(
+    Project.index(Project.user, Project.status, where=Project.deleted_at.is_null(), name="projects_owner_count_idx")
+)
 
 # PostgreSQL only: lower(name, a newline, description), kept by the database and trigram-indexed
 # with the owner for search (migrations/0007). Not a field: nothing writes it, no select reads it.
