@@ -12,6 +12,8 @@ two fields (the contract refuses control characters), so no match spans them.
 Adding a stored column rewrites the table under an exclusive lock: fine at this size; a far
 larger table would want the column filled in batches first. SQLite keeps searching the two
 fields directly (no trigram indexes there). The models leave the column out: nothing writes it.
+The new code's search reads the column, so run this before starting it (``make migrate``, as
+for every release).
 """
 
 

@@ -92,6 +92,8 @@ def test_every_operation_needs_a_token(client, owner):
         ("status=archived", "query.status"),
         ("search=" + "x" * 201, "query.search"),
         ("search=%00", "query.search"),
+        ("search=%0A", "query.search"),  # the newline that separates the fields in search_text
+        ("search=a%0A", "query.search"),
         ("colour=red", "query.colour"),
     ],
 )

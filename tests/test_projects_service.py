@@ -10,7 +10,7 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 
 from core.errors import ApiError
-from models import Milestone, OutboxMessage, Project
+from models import Milestone, OutboxMessage, Project, db
 from models.db import is_postgres
 from services import milestones, projects
 from services.paging import meta
@@ -183,10 +183,14 @@ def test_search_follows_edits_and_deletes(owner, searchable):
     assert projects.list_projects(owner.id, search="ridge")["meta"]["total"] == 0
 
 
-def test_search_folds_unicode_case_on_postgres_and_ascii_only_on_sqlite(owner):
+def test_search_folds_case_as_the_database_does(owner):
+    """PostgreSQL: as its lower() does (Unicode under this project's C.UTF-8 or a UTF-8 locale,
+    ASCII only under C). SQLite: ASCII only."""
     projects.create_project(owner.id, {"name": "Éboulement", "description": "CRÊTE"})
+    folds_unicode = is_postgres() and db.execute_sql("SELECT lower('É') = 'é'").fetchone()[0]
     found = {term: projects.list_projects(owner.id, search=term)["meta"]["total"] for term in ("éBOUL", "crête")}
-    assert found == ({"éBOUL": 1, "crête": 1} if is_postgres() else {"éBOUL": 0, "crête": 0})
+    assert found == {"éBOUL": int(folds_unicode), "crête": int(folds_unicode)}
+    assert projects.list_projects(owner.id, search="BOULEMENT")["meta"]["total"] == 1  # ASCII folds everywhere
 
 
 def test_search_combines_with_status(owner, searchable):
