@@ -9,6 +9,7 @@ and the functions with the most self and total time.
 
 from __future__ import annotations
 
+import argparse
 import re
 import sys
 from collections import Counter
@@ -106,22 +107,15 @@ def summarise(stacks: Counter, top: int = 15, per_request_ms: float = 0.0) -> st
 
 
 def main(argv: list[str]) -> int:
-    """``[--requests N] [--rate HZ] FILE…``: N requests served while py-spy sampled at HZ (200)."""
-    options = {"--requests": 0.0, "--rate": 200.0}
-    paths = []
-    args = iter(argv)
-    for arg in args:
-        if arg in options:
-            options[arg] = float(next(args))
-        else:
-            paths.append(arg)
-    if not paths:
-        print(__doc__)
-        return 2
+    parser = argparse.ArgumentParser(prog="python -m bench.profile", description=__doc__.splitlines()[0])
+    parser.add_argument("files", nargs="+", type=Path, help="py-spy raw profiles (var/bench/profile-*.txt)")
+    parser.add_argument("--requests", type=int, default=0, help="requests served while py-spy sampled them")
+    parser.add_argument("--rate", type=float, default=200.0, help="py-spy's sampling rate, Hz (default 200)")
+    options = parser.parse_args(argv)
     stacks: Counter = Counter()
-    for path in paths:
-        stacks.update(parse_raw(Path(path).read_text().splitlines()))
-    per_request = 1000 / options["--rate"] / options["--requests"] if options["--requests"] else 0.0
+    for path in options.files:
+        stacks.update(parse_raw(path.read_text().splitlines()))
+    per_request = 1000 / options.rate / options.requests if options.requests else 0.0
     print(summarise(stacks, per_request_ms=per_request))
     return 0
 

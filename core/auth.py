@@ -6,7 +6,7 @@ so logout, reuse detection, password changes and account deletion take effect on
 the very next request: ``check_session``, called by the app before the handler, in
 the request's own thread and on the request's own pooled connection. Running the
 lookup inside the security middleware instead cost every request a second thread
-hand-off and a second connection checkout (see bench/README.md, "Profile").
+hand-off and a second connection checkout (bench/HISTORY.md, item 1).
 """
 
 from __future__ import annotations

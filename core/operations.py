@@ -8,7 +8,7 @@ goes back (to the pool on PostgreSQL). So a request holds at most one connection
 sized to the threads.
 
 The pool is ours rather than Connexion's default for synchronous handlers (Starlette's
-``run_in_threadpool``): anyio's thread hand-off cost more CPU than ``run_in_executor`` (bench/README.md,
+``run_in_threadpool``): anyio's thread hand-off cost more CPU than ``run_in_executor`` (bench/HISTORY.md,
 item 27), and its limit (40 threads) is process-wide, not tied to the connection pool.
 """
 

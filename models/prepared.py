@@ -3,13 +3,13 @@
 peewee renders a query's SQL from its expression tree every time it runs. For the reads every
 request makes, that rendering cost more CPU than everything else the database layer does: of
 the 1.1-1.5 ms a project detail spent in peewee, 0.45-0.6 ms was rendering its two SELECTs,
-against 0.2-0.4 ms for psycopg2 to run them (bench/README.md, item 20).
+against 0.2-0.4 ms for psycopg2 to run them (bench/HISTORY.md, item 20).
 
 Used for the session check, a project's detail, every list's count and page
 (``services/paging.py``, one ``Prepared`` per shape of list query), and the writes of a login
 and a refresh: their reads, updates and inserts (``insert``, also every outbox row). A refresh
 spent more of its CPU building its SQL than anything else; preparing it took its API CPU from
-5.6-6.3 to 3.2-4.4 ms a request (bench/README.md, item 25).
+5.6-6.3 to 3.2-4.4 ms a request (bench/HISTORY.md, item 25).
 
 A ``Prepared`` query is still written with peewee, with a ``Slot`` wherever a request's value
 goes. It is rendered on first use against the database the proxy is bound to (the parameter
