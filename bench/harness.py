@@ -298,3 +298,35 @@ def format_cpu_table(rows: list[Row]) -> str:
             cells = " ".join(f"{r.cpu_ms.get(group, 0.0):>8.2f}" for group in columns)
             lines.append(f"{r.endpoint:<16} {r.connections:>4} {cells}")
     return "\n".join(lines)
+
+
+def summarise_run(name: str, rows: Sequence[dict]) -> str:
+    """One saved run (a results file's rows) as a Markdown table line: its commit, the host's
+    speed (CPU a bcrypt check), rows passed, login's share of the ceiling, the other misses."""
+    machine = rows[0].get("machine", {}) if rows else {}
+    bcrypt = machine.get("bcrypt", {})
+    # The verdict's ceiling: measured around the login runs (older files: at the start only).
+    around = bcrypt.get("around_login_per_s") or [bcrypt.get("all_cores_per_s", 0.0)]
+    ceiling = sum(around) / len(around)
+    passed = sum(r["verdict"] == "pass" for r in rows)
+    share, missed = "–", []
+    for r in rows:
+        if r["class"] == "login" and r["connections"] == REFERENCE_CONNECTIONS:
+            share = f"{100 * r['rps'] / ceiling:.0f} %" if ceiling else "–"
+        elif r["verdict"] != "pass":
+            missed.append(f"{r['endpoint']} at {r['connections']}")
+    cells = (
+        name,
+        machine.get("commit", "?"),
+        f"{bcrypt.get('cpu_ms_per_check', 0):.0f} ms",
+        f"{passed}/{len(rows)}",
+        share,
+        ", ".join(missed) or "–",
+    )
+    return "| " + " | ".join(cells) + " |"
+
+
+RUNS_HEADER = (
+    "| run | commit | a check | rows passed | login at 16, share of the ceiling | rows missed besides login at 16 |\n"
+    "|---|---|---|---|---|---|"
+)
