@@ -767,7 +767,7 @@ def main(argv: list[str] | None = None) -> int:
     if login_ceilings:
         about["bcrypt"]["around_login_per_s"] = login_ceilings
     login_ceiling = sum(login_ceilings) / len(login_ceilings) if login_ceilings else ceiling["all_cores_per_s"]
-    judge(rows, login_ceiling, ceiling["cpu_ms_per_check"])
+    judge(rows, login_ceiling, ceiling["cpu_ms_per_check"], cores=ceiling["cores"])
     print()
     print(format_table(rows))
     print("\nCPU per request, machine-wide (ms; total is every core's busy time over the requests served):")

@@ -109,6 +109,16 @@ def test_login_rows_say_what_one_bcrypt_check_costs_on_this_machine():
     assert rows[1].notes == ["80% of the bcrypt ceiling (21.3/s)", "bcrypt is 86% of a login's API CPU"]
 
 
+def test_rows_that_lost_a_tenth_of_the_cores_to_the_host_say_so_and_keep_their_verdict():
+    slow, calm = row("detail", "detail", 16, 300, 60), row("list", "list", 16, 300, 40)
+    slow.cpu_ms, calm.cpu_ms = {"steal": 2.0}, {"steal": 0.5}  # ms a request: 30 % and 7.5 % of 2 cores
+    judge([slow, calm], bcrypt_ceiling=30.0, cores=2)
+    assert slow.verdict == "FAIL: p50 60 ms > 50"
+    assert slow.notes == ["the host stole 30% of the cores' time"]
+    assert calm.notes == []
+    assert calm.verdict == "pass"
+
+
 def test_profile_summary_attributes_samples_to_the_nearest_category():
     raw = [
         "<module> (gunicorn:6);Runner.run (asyncio/runners.py:118);bearer_info (core/auth.py:50);"
