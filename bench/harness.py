@@ -315,14 +315,19 @@ def format_cpu_table(rows: list[Row]) -> str:
     return "\n".join(lines)
 
 
+def login_ceiling(bcrypt: dict) -> float:
+    """The ceiling login is judged against: the mean of the checks per second measured right
+    before and after the login runs, else (no login run, or a file older than those) at the start."""
+    around = bcrypt.get("around_login_per_s") or [bcrypt.get("all_cores_per_s", 0.0)]
+    return sum(around) / len(around)
+
+
 def summarise_run(name: str, rows: Sequence[dict]) -> str:
     """One saved run (a results file's rows) as a Markdown table line: its commit, the host's
     speed (CPU a bcrypt check), rows passed, login's share of the ceiling, the other misses."""
     machine = rows[0].get("machine", {}) if rows else {}
     bcrypt = machine.get("bcrypt", {})
-    # The verdict's ceiling: measured around the login runs (older files: at the start only).
-    around = bcrypt.get("around_login_per_s") or [bcrypt.get("all_cores_per_s", 0.0)]
-    ceiling = sum(around) / len(around)
+    ceiling = login_ceiling(bcrypt)
     passed = sum(r["verdict"] == "pass" for r in rows)
     share, missed = "–", []
     for r in rows:

@@ -57,6 +57,7 @@ from bench.harness import (
     format_table,
     judge,
     level_order,
+    login_ceiling,
     merge_cpu,
     merge_runs,
     parse_wrk_output,
@@ -766,8 +767,7 @@ def main(argv: list[str] | None = None) -> int:
     about["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
     if login_ceilings:
         about["bcrypt"]["around_login_per_s"] = login_ceilings
-    login_ceiling = sum(login_ceilings) / len(login_ceilings) if login_ceilings else ceiling["all_cores_per_s"]
-    judge(rows, login_ceiling, ceiling["cpu_ms_per_check"], cores=ceiling["cores"])
+    judge(rows, login_ceiling(about["bcrypt"]), ceiling["cpu_ms_per_check"], cores=ceiling["cores"])
     print()
     print(format_table(rows))
     print("\nCPU per request, machine-wide (ms; total is every core's busy time over the requests served):")
