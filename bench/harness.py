@@ -7,7 +7,7 @@ Kept free of I/O so that ``tests/test_bench_harness.py`` checks them in CI in mi
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 
 RESULT_PREFIX = "BENCH_RESULT "
@@ -170,6 +170,36 @@ def level_order(levels: Sequence[int], repeats: int = 2) -> list[int]:
     for repeat in range(repeats):
         order += compared if repeat % 2 == 0 else compared[::-1]
     return order
+
+
+# A run must measure only its own requests. When wrk stops, the API still holds the requests it
+# had in flight, and finishes them: at 64 connections up to 64 logins, about 2.3 s of both cores.
+# A fixed 1 s pause let that work spill into the next run, which then showed 8 ms more API CPU a
+# login and 11 % fewer logins a second (bench/HISTORY.md, item 30). So each run waits for the
+# workers to go quiet instead.
+IDLE_POLL_S = 0.25
+IDLE_CPU_SHARE = 0.10  # of one core, over one poll: the API's own timers use next to nothing
+IDLE_MAX_WAIT_S = 30.0
+
+
+def wait_until_idle(
+    cpu_seconds: Callable[[], float],
+    sleep: Callable[[float], None],
+    poll_s: float = IDLE_POLL_S,
+    max_wait_s: float = IDLE_MAX_WAIT_S,
+) -> tuple[float, bool]:
+    """Poll ``cpu_seconds`` (the API workers' CPU so far) until one poll used under
+    ``IDLE_CPU_SHARE`` of a core; return the seconds waited and whether it went idle in time."""
+    waited = 0.0
+    before = cpu_seconds()
+    while waited < max_wait_s:
+        sleep(poll_s)
+        waited += poll_s
+        now = cpu_seconds()
+        if now - before < IDLE_CPU_SHARE * poll_s:
+            return waited, True
+        before = now
+    return waited, False
 
 
 def merge_runs(results: Sequence[WrkResult]) -> WrkResult:

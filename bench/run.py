@@ -63,6 +63,7 @@ from bench.harness import (
     parse_wrk_output,
     refresh_script,
     requests_script,
+    wait_until_idle,
 )
 from core.config import Settings, default_web_concurrency
 
@@ -558,9 +559,9 @@ def drive(
     run_wrk(wrk, args.base_url, workloads.data(endpoint.name, 16), 16, args.warmup)
     runs: dict[int, list[tuple[WrkResult, dict[str, float]]]] = {}
     for connections in level_order(endpoint.levels, args.repeats):
-        time.sleep(1)  # let the previous level's queue drain
-        data = workloads.data(endpoint.name, connections)
         workers = worker_pids(api)
+        settle(workers)
+        data = workloads.data(endpoint.name, connections)
         cpu_before = cpu_snapshot(workers)
         with profiling(args, api, endpoint.name, connections, first=connections not in runs):
             result = run_wrk(wrk, args.base_url, data, connections, args.duration)
@@ -581,6 +582,15 @@ def drive(
         row.runs = len(results)
         rows.append(row)
     return rows
+
+
+def settle(workers: list[int]) -> None:
+    """Wait until the API has finished what the last run left in flight (``harness.wait_until_idle``)."""
+    waited, idle = wait_until_idle(lambda: cpu_seconds(workers), time.sleep)
+    if not idle:
+        log(f"the API workers were still busy after {waited:.0f} s; measuring anyway")
+    elif waited > 1:
+        log(f"waited {waited:.1f} s for the API to finish the last run's requests")
 
 
 @contextmanager

@@ -24,6 +24,7 @@ from bench.harness import (
     refresh_script,
     requests_script,
     summarise_run,
+    wait_until_idle,
 )
 from bench.profile import FRAMEWORK, category, parse_raw, summarise
 from bench.runs import run_order
@@ -170,6 +171,39 @@ def test_levels_being_compared_run_in_mirrored_order():
     assert level_order((1, 2, 16, 64)) == [1, 2, 16, 64, 64, 16]
     assert level_order((1, 16, 64), repeats=1) == [1, 16, 64]
     assert level_order((16, 32, 64), repeats=3) == [16, 32, 64, 64, 32, 16, 16, 32, 64]
+
+
+class FakeWorkers:
+    """The API workers' CPU seconds so far: busy for ``busy_polls`` polls (a full core each), then quiet."""
+
+    def __init__(self, busy_polls: int) -> None:
+        self.busy_polls = busy_polls
+        self.cpu = 0.0
+        self.slept: list[float] = []
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        if len(self.slept) <= self.busy_polls:
+            self.cpu += seconds  # one core busy the whole poll
+        else:
+            self.cpu += 0.01 * seconds  # timers and heartbeats
+
+    def cpu_seconds(self) -> float:
+        return self.cpu
+
+
+def test_a_run_starts_only_once_the_api_finished_the_last_runs_requests():
+    workers = FakeWorkers(busy_polls=9)
+    waited, idle = wait_until_idle(workers.cpu_seconds, workers.sleep, poll_s=0.25)
+    assert idle
+    assert waited == 2.5  # nine busy polls, then the first quiet one
+    assert workers.slept == [0.25] * 10
+
+    already_quiet = FakeWorkers(busy_polls=0)
+    assert wait_until_idle(already_quiet.cpu_seconds, already_quiet.sleep, poll_s=0.25) == (0.25, True)
+
+    never_quiet = FakeWorkers(busy_polls=10**6)
+    assert wait_until_idle(never_quiet.cpu_seconds, never_quiet.sleep, poll_s=0.5, max_wait_s=3) == (3.0, False)
 
 
 def test_repeated_runs_merge_into_total_throughput_and_the_worst_latency():
