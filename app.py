@@ -24,6 +24,7 @@ from core.body import RequestBodyMiddleware
 from core.config import Settings, load_settings, use_settings
 from core.cors import CorsMiddleware, cors_options
 from core.errors import handle, register_error_handlers
+from core.head import RequestHeadMiddleware
 from core.headers import SecurityHeadersMiddleware
 from core.logs import configure_logging
 from core.metrics import MetricsMiddleware, route_templates
@@ -44,12 +45,17 @@ def load_spec() -> dict:
     return yaml.safe_load((SPEC_DIR / SPEC_FILE).read_text())
 
 
+def _with_head(methods: list[str]) -> list[str]:
+    """Starlette serves HEAD wherever GET is served, so the Allow header names it too."""
+    return sorted([*methods, "HEAD"]) if "GET" in methods else methods
+
+
 def methods_by_path(spec: dict) -> callable:
     """A lookup from a concrete path to the methods the spec allows on it (for 405 Allow)."""
     table = [
         (
             re.compile("^" + re.sub(r"\{[^/]+\}", "[^/]+", path) + "$"),
-            sorted(m.upper() for m in item if m in HTTP_METHODS),
+            _with_head(sorted(m.upper() for m in item if m in HTTP_METHODS)),
         )
         for path, item in spec["paths"].items()
     ]
@@ -119,6 +125,7 @@ def create_app(settings: Settings | None = None) -> AsyncApp:
         documents=documents(SPEC_DIR / SPEC_FILE, SPEC_JSON_PATH),
     )
     app.add_middleware(RequestBodyMiddleware, position=MiddlewarePosition.BEFORE_ROUTING)
+    app.add_middleware(RequestHeadMiddleware, position=MiddlewarePosition.BEFORE_ROUTING)
     app.add_middleware(
         RequestContextMiddleware,
         position=MiddlewarePosition.BEFORE_EXCEPTION,

@@ -5,6 +5,11 @@ Nothing else in the stack limits body size, so this middleware reads the body
 ``Content-Length`` (Connexion treats a chunked body as missing). A body sent
 without any ``Content-Type`` gets 415 rather than reaching a handler as bytes.
 Both errors go through the JSON error handlers (Starlette HTTPException).
+
+The ``Content-Type`` is rewritten in canonical form (RFC 9110: the type is
+case-insensitive, whitespace may surround the parameters): Connexion compares it
+case-insensitively for its 415 but looks the body schema up case-sensitively, so
+``Application/JSON`` would otherwise reach a handler unvalidated.
 """
 
 from __future__ import annotations
@@ -14,6 +19,18 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 MAX_BODY_BYTES = 1024 * 1024
+
+
+def canonical_media_type(value: str) -> str:
+    """``Application/JSON ; Charset=UTF-8`` → ``application/json;charset=UTF-8``: type, subtype and
+    parameter names lower-cased, the whitespace around them dropped (parameter values kept as given)."""
+    media_type, *parameters = value.split(";")
+    canonical = [media_type.strip().lower()]
+    for parameter in parameters:
+        name, sep, given = parameter.partition("=")
+        if name.strip():
+            canonical.append(name.strip().lower() + sep + given.strip())
+    return ";".join(canonical)
 
 
 class RequestBodyMiddleware:
@@ -32,7 +49,10 @@ class RequestBodyMiddleware:
         body = await self._read(receive)
         if body and "content-type" not in headers:
             raise HTTPException(415)
-        MutableHeaders(scope=scope)["content-length"] = str(len(body))
+        rewritten = MutableHeaders(scope=scope)
+        rewritten["content-length"] = str(len(body))
+        if "content-type" in headers:
+            rewritten["content-type"] = canonical_media_type(headers["content-type"])
         await self.app(scope, self._replay(body, receive), send)
 
     async def _read(self, receive: Receive) -> bytes:

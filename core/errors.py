@@ -41,6 +41,7 @@ STATUS_BY_CODE: dict[str, int] = {
     "UNSUPPORTED_MEDIA_TYPE": 415,
     "ACCOUNT_LOCKED": 423,
     "RATE_LIMITED": 429,
+    "REQUEST_HEADERS_TOO_LARGE": 431,
     "INTERNAL_ERROR": 500,
     "SERVICE_UNAVAILABLE": 503,
 }
@@ -54,6 +55,7 @@ CODE_BY_STATUS = {
     413: "PAYLOAD_TOO_LARGE",
     415: "UNSUPPORTED_MEDIA_TYPE",
     429: "RATE_LIMITED",
+    431: "REQUEST_HEADERS_TOO_LARGE",
     503: "SERVICE_UNAVAILABLE",
 }
 MAX_ECHOED_CHARS = 200
@@ -141,6 +143,7 @@ def _from_http_exception(exc: HTTPException, path: str) -> ConnexionResponse:
         405: "Method not allowed",
         413: "Request body is larger than 1 MiB",
         415: "Content-Type must be application/json",
+        431: "Request headers are larger than 32 KiB in all",
     }
     message = messages.get(exc.status_code) or truncate(str(exc.detail))
     headers = dict(exc.headers or {})

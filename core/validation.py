@@ -16,6 +16,7 @@ from connexion.exceptions import BadRequestProblem
 from connexion.validators import VALIDATOR_MAP as CONNEXION_VALIDATORS
 from connexion.validators import JSONRequestBodyValidator, ParameterValidator
 from jsonschema import Draft4Validator, ValidationError
+from starlette.datastructures import QueryParams
 
 from core.errors import truncate
 
@@ -109,7 +110,7 @@ class ParamValidator(ParameterValidator):
                         for name in sorted(extra)
                     ][:MAX_ERRORS]
                 )
-        details: list[dict[str, str]] = []
+        details = _repeated_scalars(request, self.parameters.get("query", []))
         for location, getter in (
             ("query", lambda p: request.query_params.get(p["name"])),
             ("path", lambda p: request.path_params.get(p["name"].replace("-", "_"))),
@@ -129,6 +130,16 @@ class ParamValidator(ParameterValidator):
         schema = param.get("schema", param)
         validator = Draft4Validator(schema, format_checker=Draft4Validator.FORMAT_CHECKER)
         return [{"field": field, "message": truncate(e.message)} for e in validator.iter_errors(value)]
+
+
+def _repeated_scalars(request: t.Any, query_parameters: list[dict]) -> list[dict[str, str]]:
+    """A scalar given twice (``?limit=500&limit=1``) is refused: Connexion would keep one, unvalidated."""
+    given = QueryParams(request.scope["query_string"])
+    return [
+        {"field": f"query.{param['name']}", "message": "must be given at most once"}
+        for param in query_parameters
+        if param.get("schema", param).get("type") != "array" and len(given.getlist(param["name"])) > 1
+    ]
 
 
 VALIDATOR_MAP = {

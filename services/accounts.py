@@ -12,6 +12,7 @@ from peewee import IntegrityError
 
 from core.errors import ApiError, field_error, not_found
 from core.passwords import hash_password, verify_password
+from core.text import trim
 from models import Milestone, Project, Session, User
 from services import audit, auth, emails, one_time_tokens, tx
 
@@ -32,7 +33,7 @@ def get_me(user_id: str) -> User:
 def update_me(user_id: str, name: str | None = None) -> User:
     """Change the caller's name (trimmed). The schema guarantees at least one field."""
     if name is not None:
-        User.update(name=name.strip(), updated_at=auth.clock()).where(User.id == user_id).execute()
+        User.update(name=trim(name), updated_at=auth.clock()).where(User.id == user_id).execute()
     return User.get_by_id(user_id)
 
 
@@ -106,7 +107,7 @@ def create_or_promote_admin(email: str, password: str, name: str = "Administrato
     if user:
         User.update(role="admin", updated_at=auth.clock()).where(User.id == user.id).execute()
         return User.get_by_id(user.id), False
-    name = name.strip()
+    name = trim(name)
     if len(email) > 254 or not EMAIL_RULE.match(email):
         raise field_error("email", "is not a valid email address")
     auth.check_password_bytes(password, "password")

@@ -16,11 +16,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from peewee import JOIN, Case, IntegrityError
+from peewee import Case, IntegrityError
 
 from core.errors import ApiError, field_error
 from core.passwords import dummy_hash, hash_password, too_long, verify_password
 from core.requests import client_ip_var, user_agent_var
+from core.text import trim
 from core.tokens import ACCESS_TOKEN_TTL, REFRESH_TOKEN_TTL, hash_token, issue_access_token, new_opaque_token
 from models import LoginThrottle, RefreshToken, Session, User
 from models.db import utcnow
@@ -135,7 +136,7 @@ def register(email: str, password: str, name: str) -> tuple[User, Tokens]:
     try:
         with tx.writing():
             user = User.create(
-                email=email, password_hash=password_hash, name=name.strip(), created_at=now, updated_at=now
+                email=email, password_hash=password_hash, name=trim(name), created_at=now, updated_at=now
             )
             tokens = start_session(user, now)
             audit.record("user.registered", user.id, "user", user.id)
@@ -146,13 +147,6 @@ def register(email: str, password: str, name: str) -> tuple[User, Tokens]:
     return user, tokens
 
 
-def _seconds_locked(throttle: LoginThrottle | None, now: datetime) -> int | None:
-    """Seconds left on the email's lockout, or None."""
-    if throttle is None or throttle.locked_until is None or throttle.locked_until <= now:
-        return None
-    return max(1, math.ceil((throttle.locked_until - now).total_seconds()))
-
-
 def account_locked(seconds: int) -> ApiError:
     return ApiError(
         "ACCOUNT_LOCKED",
@@ -161,78 +155,76 @@ def account_locked(seconds: int) -> ApiError:
     )
 
 
-def _count_failure(email: str, now: datetime) -> bool:
-    """Add a failure to the email's window (atomically); True if this failure locked it."""
+def _claim_attempt(email: str, now: datetime) -> int | None:
+    """Count this attempt against the email's window before its password is checked; the seconds
+    left on a lock if the email is locked or already has ``MAX_FAILURES`` attempts counted, else None.
+
+    Counting first, in the same write transaction as the read, is what holds the line when many
+    attempts arrive at once: each one takes its number, and only the first ``MAX_FAILURES`` get
+    their password checked. A success gives its attempt back (``_forgive``).
+    """
     restart = (LoginThrottle.window_started_at <= now - FAILURE_WINDOW) | (LoginThrottle.locked_until <= now)
-    LoginThrottle.insert(email=email, failures=1, window_started_at=now).on_conflict(
-        conflict_target=[LoginThrottle.email],
-        update={
-            LoginThrottle.failures: Case(None, [(restart, 1)], LoginThrottle.failures + 1),
-            LoginThrottle.window_started_at: Case(None, [(restart, now)], LoginThrottle.window_started_at),
-            LoginThrottle.locked_until: Case(None, [(restart, None)], LoginThrottle.locked_until),
-        },
-    ).execute()
-    locked = (
-        LoginThrottle.update(locked_until=now + LOCKOUT)
-        .where(
-            (LoginThrottle.email == email)
-            & (LoginThrottle.failures >= MAX_FAILURES)
-            & LoginThrottle.locked_until.is_null()
-        )
-        .execute()
-    )
-    return bool(locked)
+    with tx.writing():
+        LoginThrottle.insert(email=email, failures=1, window_started_at=now).on_conflict(
+            conflict_target=[LoginThrottle.email],
+            update={
+                LoginThrottle.failures: Case(None, [(restart, 1)], LoginThrottle.failures + 1),
+                LoginThrottle.window_started_at: Case(None, [(restart, now)], LoginThrottle.window_started_at),
+                LoginThrottle.locked_until: Case(None, [(restart, None)], LoginThrottle.locked_until),
+            },
+        ).execute()
+        throttle = LoginThrottle.get(LoginThrottle.email == email)
+    if throttle.locked_until is not None:
+        return max(1, math.ceil((throttle.locked_until - now).total_seconds()))
+    if throttle.failures > MAX_FAILURES:  # the others are still being checked: locked if they fail
+        return int(LOCKOUT.total_seconds())
+    return None
 
 
 def _login_failed(email: str, user: User | None, now: datetime) -> None:
+    """The attempt is already counted; lock the email once ``MAX_FAILURES`` are."""
     target = user.id if user else None
     with tx.writing():
         audit.record("auth.login_failed", None, "user" if user else None, target, {"email": email})
-        if _count_failure(email, now):
+        locked = (
+            LoginThrottle.update(locked_until=now + LOCKOUT)
+            .where(
+                (LoginThrottle.email == email)
+                & (LoginThrottle.failures >= MAX_FAILURES)
+                & LoginThrottle.locked_until.is_null()
+            )
+            .execute()
+        )
+        if locked:
             audit.record("auth.account_locked", None, "user" if user else None, target, {"email": email})
 
 
-# The live user with an email and the email's throttle row (rendered once: models/prepared.py).
-USER_AND_THROTTLE = Prepared(
-    lambda: (
-        User.select(User, LoginThrottle)
-        .join(LoginThrottle, JOIN.LEFT_OUTER, on=(LoginThrottle.email == User.email), attr="throttle")
-        .where(_live_with_email(Slot("email")))
-    )
-)
-
-
-def _user_and_throttle(email: str) -> tuple[User | None, LoginThrottle | None]:
-    """The live user with this email and the email's throttle row: one query when the user exists.
-
-    An unknown email is throttled too (so a 423 does not reveal whether an address is registered).
-    """
-    user = USER_AND_THROTTLE.first(email=email)
-    if user is None:
-        return None, LoginThrottle.get_or_none(LoginThrottle.email == email)
-    return user, user.throttle
+def _forgive(email: str) -> None:
+    """A right password gives its attempt back, and the earlier failures with it."""
+    LoginThrottle.delete().where(LoginThrottle.email == email).execute()
 
 
 def login(email: str, password: str) -> tuple[User, Tokens]:
     """Start a session for the right email and password.
 
     Raises 423 ``ACCOUNT_LOCKED`` (with ``Retry-After``) while the email is locked, even for the
-    right password, and 401 ``INVALID_CREDENTIALS`` for an unknown email or a wrong password alike
-    (an unknown email is checked against a dummy hash, so both take one bcrypt check).
+    right password, and 401 ``INVALID_CREDENTIALS`` for an unknown email or a wrong password alike.
+    Every answer takes one bcrypt check: an unknown email and a locked one are checked against a
+    dummy hash, so timing tells nothing a status does not.
     """
     email = normalise_email(email)
     now = clock()
-    user, throttle = _user_and_throttle(email)
-    seconds = _seconds_locked(throttle, now)
+    user = live_user_by_email(email)  # unknown emails are throttled too: a 423 does not reveal an account
+    seconds = _claim_attempt(email, now)
     if seconds:
+        verify_password(password, dummy_hash())
         raise account_locked(seconds)
     matches = verify_password(password, user.password_hash if user else dummy_hash())
     if not (user and matches):
         _login_failed(email, user, now)
         raise ApiError("INVALID_CREDENTIALS", "Invalid email or password")
     with tx.writing():
-        if throttle:  # earlier failures are forgiven; most logins have none to forgive
-            LoginThrottle.delete().where(LoginThrottle.email == email).execute()
+        _forgive(email)
         tokens = start_session(user, now)
         audit.record("auth.login_succeeded", user.id, "user", user.id, {"sessionId": tokens.session_id})
     return user, tokens

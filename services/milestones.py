@@ -123,7 +123,7 @@ def create_milestone(user_id: Any, project_id: Any, fields: Mapping[str, Any]) -
             created_at=now,
             updated_at=now,
             project=project.id,
-            title=projects.clean_title("body.title", fields["title"]),
+            title=projects.clean_title(fields["title"]),
             description=fields.get("description"),
             due_date=_due_date(fields.get("dueDate")),
             status=fields.get("status") or "open",
@@ -144,7 +144,7 @@ def update_milestone(user_id: Any, project_id: Any, milestone_id: Any, changes: 
     with writing():
         milestone = find_owned(user_id, project_id, milestone_id, lock=True)
         if "title" in changes:
-            milestone.title = projects.clean_title("body.title", changes["title"])
+            milestone.title = projects.clean_title(changes["title"])
         if "description" in changes:
             milestone.description = changes["description"]
         if "dueDate" in changes:

@@ -12,8 +12,9 @@ from typing import Any
 
 from peewee import Expression, Select
 
-from core.errors import ApiError, field_error, not_found
+from core.errors import ApiError, not_found
 from core.formats import rfc3339
+from core.text import trim
 from models import Milestone, Project
 from models.db import is_postgres, utcnow
 from models.prepared import Prepared, Slot, contains, contains_lowered, insert, prepared, slots
@@ -43,12 +44,9 @@ def to_json(project: Project) -> dict[str, Any]:
     }
 
 
-def clean_title(field: str, value: str) -> str:
-    """A name or title without surrounding whitespace; raises VALIDATION_ERROR naming ``field`` if blank."""
-    trimmed = value.strip()
-    if not trimmed:
-        raise field_error(field, "must not be blank")
-    return trimmed
+def clean_title(value: str) -> str:
+    """A name or title without surrounding spaces (the schema guarantees something remains)."""
+    return trim(value)
 
 
 def parse_id(value: Any) -> uuid.UUID | None:
@@ -134,7 +132,7 @@ def create_project(user_id: Any, fields: Mapping[str, Any]) -> dict[str, Any]:
             created_at=now,
             updated_at=now,
             user=user_id,
-            name=clean_title("body.name", fields["name"]),
+            name=clean_title(fields["name"]),
             description=fields.get("description"),
             status=fields.get("status") or "active",
         )
@@ -154,7 +152,7 @@ def update_project(user_id: Any, project_id: Any, changes: Mapping[str, Any]) ->
     """
     values: dict[str, Any] = {"updated_at": utcnow()}
     if "name" in changes:
-        values["name"] = clean_title("body.name", changes["name"])
+        values["name"] = clean_title(changes["name"])
     if "description" in changes:
         values["description"] = changes["description"]
     if "status" in changes:

@@ -30,6 +30,8 @@ BACKENDS = ["sqlite", *(["postgres"] if TEST_DATABASE_URL else [])]
 def pytest_configure(config: pytest.Config) -> None:
     if os.environ.get("CI") and not (TEST_DATABASE_URL and REDIS_URL):
         raise pytest.UsageError("CI is set: TEST_DATABASE_URL and REDIS_URL are required (no silent SQLite-only run)")
+    if os.environ.get("CI") and not shutil.which("node"):
+        raise pytest.UsageError("CI is set: node is required (the spec's patterns are checked as ECMAScript)")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -37,10 +39,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
     Without TEST_DATABASE_URL / REDIS_URL (a newcomer's laptop) they are deselected, not
     skipped; CI always sets both (and refuses to run without them), so there they always run.
-    ``redis_only`` tests also run wherever ``redis-server`` is installed (they start a private one).
+    ``redis_only`` tests also run wherever ``redis-server`` is installed (they start a private one);
+    ``node_only`` tests wherever ``node`` is (CI refuses to run without it).
     """
     absent = {"postgres_only"} if not TEST_DATABASE_URL else set()
     absent |= {"redis_only"} if not (REDIS_URL or shutil.which("redis-server")) else set()
+    absent |= {"node_only"} if not shutil.which("node") else set()
     dropped = [item for item in items if absent & set(item.keywords)]
     if dropped:
         config.hook.pytest_deselected(items=dropped)

@@ -555,3 +555,45 @@ def test_resend_verification_is_a_no_op_for_a_verified_user(client, mailbox):
 
 def test_resend_verification_needs_a_session(client):
     assert_error(client.post(f"{API}/auth/resend-verification"), 401, "UNAUTHORIZED")
+
+
+def test_a_locked_answer_takes_one_bcrypt_check_like_a_wrong_password(client, monkeypatch):
+    registered(client)
+    for _ in range(5):
+        login(client, password="Wrong-Pass-1")
+    checked = []
+    real = auth.verify_password
+    monkeypatch.setattr(auth, "verify_password", lambda pw, hashed: checked.append(hashed) or real(pw, hashed))
+    assert_error(login(client), 423, "ACCOUNT_LOCKED")
+    assert len(checked) == 1
+
+
+@pytest.mark.parametrize("attempts", [20, 40])
+def test_parallel_wrong_passwords_get_at_most_five_checks(client, attempts):
+    """Each attempt is counted before its password is checked, so a burst cannot beat the lockout."""
+    import threading
+
+    from models import db
+
+    registered(client)
+    db.close()  # each thread opens its own connection
+    start, codes = threading.Barrier(attempts), []
+
+    def attempt() -> None:
+        start.wait()
+        try:
+            auth.login("ann@example.com", "Wrong-Pass-1")
+        except ApiError as error:
+            codes.append(error.code)
+        finally:
+            db.close()
+
+    threads = [threading.Thread(target=attempt) for _ in range(attempts)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert len(codes) == attempts
+    assert codes.count("INVALID_CREDENTIALS") == auth.MAX_FAILURES
+    assert codes.count("ACCOUNT_LOCKED") == attempts - auth.MAX_FAILURES
+    assert_error(login(client), 423, "ACCOUNT_LOCKED")

@@ -39,7 +39,7 @@ def assert_method_not_allowed(response) -> None:
     assert response.status_code == 405
     assert response.headers["content-type"] == "application/json"
     assert response.json()["error"]["code"] == "METHOD_NOT_ALLOWED"
-    assert response.headers["allow"] == "GET, POST"
+    assert response.headers["allow"] == "GET, HEAD, POST"
 
 
 @pytest.mark.parametrize("origin", [ALLOWED, OTHER])

@@ -8,6 +8,8 @@ import sys
 
 import pytest
 import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from openapi_spec_validator import validate
 
 from app import SPEC_DIR, SPEC_FILE
@@ -46,7 +48,55 @@ def test_unknown_path_is_json_404(client):
 def test_wrong_method_is_405_with_full_allow(client):
     response = client.delete("/health")
     assert_error(response, 405, "METHOD_NOT_ALLOWED")
-    assert response.headers["allow"] == "GET"
+    assert response.headers["allow"] == "GET, HEAD"
+
+
+@pytest.mark.parametrize(("path", "allow"), [("/health", "GET, HEAD"), ("/api/v1/auth/login", "POST")])
+def test_allow_names_head_exactly_where_head_is_served(client, path, allow):
+    assert client.put(path).headers["allow"] == allow
+    assert (client.head(path).status_code == 405) == ("HEAD" not in allow)
+
+
+def test_a_trailing_slash_is_404_never_a_redirect(client):
+    response = client.get("/health/", follow_redirects=False)
+    assert_error(response, 404, "NOT_FOUND")
+    assert "location" not in response.headers
+
+
+def test_headers_over_32_kib_are_431_with_a_request_id(client):
+    response = client.get("/health", headers={"X-Big": "a" * (16 * 1024), "X-Bigger": "b" * (16 * 1024)})
+    assert_error(response, 431, "REQUEST_HEADERS_TOO_LARGE")
+    assert response.headers["x-request-id"]
+    assert client.get("/health", headers={"X-Big": "a" * (30 * 1024)}).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "spelling",
+    ["Application/JSON", "APPLICATION/JSON;CHARSET=UTF-8", "application/json ; charset=utf-8", " application/json "],
+)
+def test_any_spelling_of_json_is_parsed_and_validated(client, spelling):
+    body = b'{"email": "ann@example.com", "password": "Granite-Path-42", "name": "Ann Lee"}'
+    created = client.post("/api/v1/auth/register", content=body, headers={"Content-Type": spelling})
+    assert created.status_code == 201, created.text
+    refused = client.post("/api/v1/auth/login", content=b"{}", headers={"Content-Type": spelling})
+    error = assert_error(refused, 400, "VALIDATION_ERROR")
+    assert error["details"][0]["field"] == "body.email"
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    spelling=st.builds(
+        lambda media, spaces, parameter: media + spaces + parameter,
+        st.sampled_from(["application/json", "application/JSON", "Application/Json", "APPLICATION/JSON"])
+        | st.text(alphabet="applicationjsoAPLICTINJSO/+*; ", max_size=30),
+        st.text(alphabet=" \t", max_size=3),
+        st.sampled_from(["", ";charset=utf-8", "; Charset=UTF-8", ' ;charset="utf-8"', ";q=1;x=y", ";;"]),
+    )
+)
+def test_no_spelling_of_a_content_type_reaches_a_handler_unvalidated(client, spelling):
+    response = client.post("/api/v1/auth/login", content=b"{}", headers={"Content-Type": spelling})
+    assert response.status_code in (400, 415), (spelling, response.status_code, response.text)
+    assert response.headers["content-type"] == "application/json"
 
 
 def test_unknown_query_parameter_is_named(client):

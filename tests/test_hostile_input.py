@@ -41,6 +41,13 @@ WRONG_TYPES = {"int": 12345, "bool": True, "list": ["x"], "object": {"x": 1}}
 TWO_MIB = 2 * 1024 * 1024
 JSON_TYPE = {"Content-Type": "application/json"}
 COOKIE_UNSAFE = set(' ;,"\\')
+MEDIA_TYPE_SPELLINGS = {
+    "capitalised": "Application/JSON",
+    "upper": "APPLICATION/JSON; CHARSET=UTF-8",
+    "space-before-parameter": "application/json ; charset=utf-8",
+    "spaces-around": "  application/json\t;\tcharset=utf-8  ",
+}
+OVERSIZED_HEADERS = {"X-Padding": "a" * (32 * 1024)}
 
 
 def resolve(node: Any) -> Any:
@@ -61,7 +68,8 @@ OPERATIONS = [
 class Case:
     name: str
     expect: set[int]
-    params: dict[str, str] = field(default_factory=dict)
+    params: dict[str, str] | list[tuple[str, str]] = field(default_factory=dict)
+    path_suffix: str = ""
     path_values: dict[str, str] = field(default_factory=dict)
     json: Any = None
     content: bytes | None = None
@@ -153,7 +161,20 @@ def body_cases(op: dict) -> list[Case]:
     if not schema.get("nullable"):
         cases.append(Case("body-null", {400}, content=b"null", headers=JSON_TYPE, field="body"))
     cases.append(Case("unknown-field", {400}, json={**example, "isAdmin": True}, field="body"))
-    return cases + raw_body_cases(example)
+    for name, prop in schema.get("properties", {}).items():
+        if resolve(prop).get("format") == "date":
+            cases.append(Case(f"{name}-year-zero", {400}, json={**example, name: "0000-01-01"}, field=f"body.{name}"))
+    return cases + media_type_cases(example) + raw_body_cases(example)
+
+
+def media_type_cases(example: dict) -> list[Case]:
+    """Media types are case-insensitive with optional spaces around parameters (RFC 9110): an
+    invalid body must be refused by the schema whatever the spelling, never reach a handler."""
+    invalid = json.dumps({**example, "isAdmin": True}).encode()
+    return [
+        Case(f"media-type-{label}", {400}, content=invalid, headers={"Content-Type": spelling}, field="body")
+        for label, spelling in MEDIA_TYPE_SPELLINGS.items()
+    ]
 
 
 def raw_body_cases(example: dict) -> list[Case]:
@@ -176,7 +197,11 @@ def raw_body_cases(example: dict) -> list[Case]:
 def parameter_cases(path: str, method: str, op: dict) -> list[Case]:
     body = body_schema(op)
     base = {"json": body[1]} if body else {}
-    cases = [Case("unknown-query", {400}, params={"evil\x00": "1' OR '1'='1"}, **base)]
+    cases = [
+        Case("unknown-query", {400}, params={"evil\x00": "1' OR '1'='1"}, **base),
+        Case("trailing-slash", {404}, path_suffix="/", code="NOT_FOUND", **base),
+        Case("headers-over-32-kib", {431}, headers=OVERSIZED_HEADERS, code="REQUEST_HEADERS_TOO_LARGE", **base),
+    ]
     for param in parameters(path, method):
         name, where, schema = param["name"], param["in"], resolve(param["schema"])
         for label, value in hostile_values(schema).items():
@@ -187,6 +212,9 @@ def parameter_cases(path: str, method: str, op: dict) -> list[Case]:
                 cases.append(Case(f"{name}-{label}", expect, path_values={name: value}, field=f"path.{name}", **base))
             elif where == "cookie" and value.isprintable() and not COOKIE_UNSAFE & set(value):
                 cases.append(Case(f"{name}-{label}", {400}, cookies={name: value}, field=f"cookie.{name}", **base))
+        if where == "query" and schema.get("type") != "array":
+            twice = [(name, "1"), (name, "2")]
+            cases.append(Case(f"{name}-twice", {400}, params=twice, field=f"query.{name}", **base))
         if where == "path":  # a traversal leaves the route altogether: no such path
             cases.append(Case(f"{name}-traversal", {400, 404}, path_values={name: "..%2F..%2Fhealth"}, **base))
     return cases
@@ -301,6 +329,7 @@ def problems(response, case: Case, op: dict) -> list[str]:
 
 def send(client, method: str, path: str, case: Case, token: str | None, world: World):
     url = path.format(**world.ids | {name: quote(value, safe="/%") for name, value in case.path_values.items()})
+    url += case.path_suffix
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     headers |= case.headers
     if not headers.get("Authorization"):

@@ -278,3 +278,19 @@ def test_detail_embeds_at_most_100_milestones(client, owner):
     listed = client.get(f"{BASE}/{project['id']}/milestones?limit=100&page=2", headers=headers).json()
     assert listed["meta"]["total"] == 101
     assert len(listed["data"]) == 1
+
+
+@pytest.mark.parametrize("blank", [" \u2003 ", "\ufeff", "\u3000\u00a0"])
+def test_a_blank_name_is_refused_naming_the_field_and_changes_nothing(client, owner, blank):
+    _, headers = owner
+    error = error_of(client.post(BASE, json={"name": blank}, headers=headers), 400, "VALIDATION_ERROR")
+    assert [d["field"] for d in error["details"]] == ["body.name"]
+    project = create(client, headers, name="Hut")
+    renamed = client.patch(f"{BASE}/{project['id']}", json={"name": blank, "status": "inactive"}, headers=headers)
+    error_of(renamed, 400, "VALIDATION_ERROR")
+    assert client.get(f"{BASE}/{project['id']}", headers=headers).json()["status"] == "active"
+    milestone = add_milestone(client, headers, project["id"])
+    retitled = client.patch(
+        f"{BASE}/{project['id']}/milestones/{milestone['id']}", json={"title": blank}, headers=headers
+    )
+    assert error_of(retitled, 400, "VALIDATION_ERROR")["details"][0]["field"] == "body.title"

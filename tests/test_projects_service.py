@@ -200,17 +200,11 @@ def test_search_combines_with_status(owner, searchable):
 
 
 def test_create_trims_the_name_and_keeps_the_description(owner):
-    created = projects.create_project(owner.id, {"name": "  Summit \t", "description": "  as given \n"})
+    created = projects.create_project(owner.id, {"name": "  Summit \u3000\ufeff", "description": "  as given \n"})
     assert created["name"] == "Summit"
     assert created["description"] == "  as given \n"
     assert created["status"] == "active"
     assert created["createdAt"].endswith("Z")
-
-
-def test_blank_name_is_rejected_naming_the_field(owner):
-    error = raises("VALIDATION_ERROR", projects.create_project, owner.id, {"name": " \u2003 "})
-    assert error.details == [{"field": "body.name", "message": "must not be blank"}]
-    assert Project.select().count() == 0
 
 
 def test_update_changes_only_the_given_fields_and_moves_updated_at(owner):
@@ -224,12 +218,6 @@ def test_update_changes_only_the_given_fields_and_moves_updated_at(owner):
     assert (renamed["name"], renamed["status"], renamed["description"]) == ("Hut 2", "inactive", None)
     assert renamed["updatedAt"] > cleared["updatedAt"]
     assert projects.get_project(owner.id, created["id"]) == renamed
-
-
-def test_update_to_a_blank_name_changes_nothing(owner):
-    created = projects.create_project(owner.id, {"name": "Hut"})
-    raises("VALIDATION_ERROR", projects.update_project, owner.id, created["id"], {"name": "   ", "status": "inactive"})
-    assert projects.get_project(owner.id, created["id"])["status"] == "active"
 
 
 def test_detail_embeds_at_most_100_live_milestones_in_two_queries(owner, caplog):
@@ -434,10 +422,6 @@ def test_milestone_update_semantics(owner):
     assert cleared["updatedAt"] > created["updatedAt"]
     done = milestones.update_milestone(owner.id, project["id"], created["id"], {"status": "done"})
     assert milestones.get_milestone(owner.id, project["id"], created["id"]) == done
-    error = raises(
-        "VALIDATION_ERROR", milestones.update_milestone, owner.id, project["id"], created["id"], {"title": ""}
-    )
-    assert error.details[0]["field"] == "body.title"
 
 
 def test_impossible_due_date_is_a_validation_error(owner):
