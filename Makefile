@@ -45,9 +45,10 @@ admin: migrate          ## create or promote an admin: make admin EMAIL=ops@exam
 test: install           ## the whole suite (SQLite + embedded broker; + PostgreSQL/Redis when TEST_DATABASE_URL/REDIS_URL are set)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-lint: install           ## ruff (lint + format check) and the spec validator
+lint: install           ## ruff (lint + format check), the layers contract (lint-imports) and the spec validator
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 	$(BIN)/python -c "import yaml; from openapi_spec_validator import validate; validate(yaml.safe_load(open('openapi/openapi.yaml'))); print('openapi/openapi.yaml is valid')"
 
 format: install

@@ -19,21 +19,21 @@ from connexion.middleware import ConnexionMiddleware, MiddlewarePosition
 from connexion.middleware.server_error import ServerErrorMiddleware
 from connexion.options import SwaggerUIOptions
 
-from celery_app import configure_celery
-from core.body import RequestBodyMiddleware
+from celery_app import create_celery
 from core.config import Settings, load_settings, use_settings
-from core.cors import CorsMiddleware, cors_options
-from core.errors import handle, register_error_handlers
-from core.head import RequestHeadMiddleware
-from core.headers import SecurityHeadersMiddleware
 from core.logs import configure_logging
-from core.metrics import MetricsMiddleware, route_templates
-from core.operations import RequestThreadResolver
-from core.ratelimit import RateLimiter, RateLimitHeadersMiddleware, RateLimitMiddleware
-from core.requests import RequestContextMiddleware
-from core.specdoc import SpecDocumentsMiddleware, documents
-from core.validation import VALIDATOR_MAP
-from models.db import init_db
+from store.database import init_db
+from web.body import RequestBodyMiddleware
+from web.cors import CorsMiddleware, cors_options
+from web.errors import handle, register_error_handlers
+from web.head import RequestHeadMiddleware
+from web.headers import SecurityHeadersMiddleware
+from web.metrics import MetricsMiddleware, route_templates
+from web.operations import RequestThreadResolver
+from web.ratelimit import RateLimiter, RateLimitHeadersMiddleware, RateLimitMiddleware
+from web.requests import RequestContextMiddleware
+from web.specdoc import SpecDocumentsMiddleware, documents
+from web.validation import VALIDATOR_MAP
 
 SPEC_DIR = Path(__file__).parent / "openapi"
 SPEC_FILE = "openapi.yaml"
@@ -92,7 +92,7 @@ def create_app(settings: Settings | None = None) -> AsyncApp:
         pool_timeout=settings.db_pool_timeout,
         statement_timeout_ms=settings.db_statement_timeout_ms,
     )
-    configure_celery(settings)
+    create_celery(settings)
     spec = load_spec()
 
     app = AsyncApp(

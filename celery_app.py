@@ -13,7 +13,9 @@ header). Each task gets a database connection, opened before it runs and
 closed after.
 
 Run a worker with ``make worker``, the scheduler with ``make beat``, Flower with
-``make flower``; ``make run`` starts a worker and beat next to the API.
+``make flower``; ``make run`` starts a worker and beat next to the API. Importing this module
+builds nothing: ``create_celery(settings)`` does (the API's ``create_app`` calls it), and the
+``celery`` CLI's ``-A celery_app`` gets one built from the environment on first use.
 """
 
 from __future__ import annotations
@@ -24,15 +26,17 @@ from celery import Celery, signals
 from celery.schedules import crontab
 from kombu import Queue
 
-from core.config import VAR_DIR, Settings, get_settings
+import tasks.audit
+import tasks.emails
+import tasks.maintenance
+from core.config import BROKER_TIMEOUT_SECONDS, QUEUES, VAR_DIR, Settings, get_settings, load_settings
 from core.logs import configure_logging, request_id_var
-from models.db import db, init_db
+from models.db import db
+from store.database import init_db
 
-QUEUES = ("emails", "audit", "maintenance")
-BROKER_TIMEOUT_SECONDS = 1.0
 VISIBILITY_TIMEOUT_SECONDS = 3600
-
-celery = Celery("cairn", include=["tasks.emails", "tasks.audit", "tasks.maintenance"])
+OUTBOX_TASKS = (tasks.emails.send_email.name, tasks.audit.write_audit_log.name)
+_cli_app: Celery | None = None
 
 
 def _filesystem_options() -> dict:
@@ -58,10 +62,11 @@ def _redis_options() -> dict:
     }
 
 
-def configure_celery(settings: Settings) -> Celery:
-    """(Re)configure the shared Celery app for these settings."""
+def create_celery(settings: Settings) -> Celery:
+    """A Celery app for these settings, made the current and default one (the outbox sends through it)."""
     transport_options = _redis_options() if settings.uses_redis_broker else _filesystem_options()
-    celery.conf.update(
+    app = Celery("cairn")
+    app.conf.update(
         broker_url=settings.broker_url,
         broker_transport_options=transport_options,
         broker_connection_retry_on_startup=True,
@@ -88,8 +93,21 @@ def configure_celery(settings: Settings) -> Celery:
         timezone="UTC",
         enable_utc=True,
         beat_schedule=_beat_schedule(settings),
+        task_annotations={name: {"retry_backoff": settings.task_retry_backoff} for name in OUTBOX_TASKS},
     )
-    return celery
+    app.set_default()  # every thread's current app (request threads included), not just this one's
+    app.set_current()
+    return app
+
+
+def __getattr__(name: str) -> Celery:
+    """``celery -A celery_app`` reads ``celery_app.celery``: built from the environment on first use."""
+    global _cli_app
+    if name != "celery":
+        raise AttributeError(name)
+    if _cli_app is None:
+        _cli_app = create_celery(load_settings())
+    return _cli_app
 
 
 def _beat_schedule(settings: Settings) -> dict:
@@ -161,6 +179,3 @@ def _after_task(task_id: str, **_kwargs) -> None:
         request_id_var.reset(token)
     if opened and not db.is_closed():
         db.close()
-
-
-configure_celery(get_settings())

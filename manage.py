@@ -14,9 +14,10 @@ import sys
 import time
 
 from core.config import get_settings
-from core.errors import ApiError
+from core.errors import DomainError, InvalidInput
 from core.logs import configure_logging
-from models.db import db, init_db
+from models.db import db
+from store.database import init_db
 
 
 def _open_database(statement_timeout_ms: int | None = None) -> None:
@@ -44,23 +45,24 @@ def cmd_create_admin(args: argparse.Namespace) -> int:
     try:
         with db.connection_context():
             user, created = accounts.create_or_promote_admin(args.email, password, args.name)
-    except ApiError as exc:
-        problems = "; ".join(f"{d['field']} {d['message']}" for d in exc.details or []) or exc.message
-        print(f"create-admin: {problems}", file=sys.stderr)
+    except DomainError as exc:
+        problem = f"{exc.field} {exc.problem}" if isinstance(exc, InvalidInput) else exc.message
+        print(f"create-admin: {problem}", file=sys.stderr)
         return 2
     print(f"{'created' if created else 'promoted'} admin {user.email} ({user.id})")
     return 0
 
 
 def cmd_seed(args: argparse.Namespace) -> int:
-    from services import seed
+    from bench.seed import load_large
+    from services.seed import load_demo
 
     _open_database()
     with db.connection_context():
         report = (
-            seed.load_large(users=args.users, projects=args.projects, milestones=args.milestones)
+            load_large(users=args.users, projects=args.projects, milestones=args.milestones)
             if args.large
-            else seed.load_demo()
+            else load_demo()
         )
     print(report)
     return 0

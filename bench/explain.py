@@ -38,15 +38,17 @@ def captured_sql(run: Callable[[], object]) -> list[str]:
 def main() -> int:
     os.environ.setdefault("DATABASE_URL", os.environ.get("BENCH_DATABASE_URL", DEFAULT_URL))
     from models import Project, User
-    from models.db import db, init_db
+    from models.db import db
     from services import projects
+    from store.database import init_db
+    from store.projects import owned_by
 
     init_db(os.environ["DATABASE_URL"])
     with db.connection_context():
         user = User.get(User.email == HEAVIEST)
-        live = Project.select().where(projects.owned_by(user.id)).count()
+        live = Project.select().where(owned_by(user.id)).count()
         last_page = -(-live // LIMIT)
-        sample = Project.select(Project.id).where(projects.owned_by(user.id)).order_by(Project.id).first()
+        sample = Project.select(Project.id).where(owned_by(user.id)).order_by(Project.id).first()
         cases = {
             "list (default sort -createdAt)": lambda: projects.list_projects(user.id),
             "list ?search=ridge": lambda: projects.list_projects(user.id, search="ridge"),

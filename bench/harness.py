@@ -28,8 +28,7 @@ LOGIN_CEILING_SHARE = 0.90  # … and reaches this share of the bcrypt ceiling a
 # Two runs of the same level differ by a few per cent on a shared machine, so 5 % is allowed.
 OVERLOAD_RPS_SHARE = 0.95
 # A row whose runs lost this share of the cores' time to the hypervisor says so beside its verdict,
-# as context for the figures, not as an excuse: in the noisy hour of 2026-12-03 the rows that
-# missed (login aside) lost 18-24 %, and rows that passed lost as much or more.
+# as context for the figures (a contended host moves them more than most changes), not as an excuse.
 STOLEN_NOTE_SHARE = 0.10
 
 
@@ -175,8 +174,8 @@ def level_order(levels: Sequence[int], repeats: int = 2) -> list[int]:
 # A run must measure only its own requests. When wrk stops, the API still holds the requests it
 # had in flight, and finishes them: at 64 connections up to 64 logins, about 2.3 s of both cores.
 # A fixed 1 s pause let that work spill into the next run, which then showed 8 ms more API CPU a
-# login and 11 % fewer logins a second (bench/HISTORY.md, item 30). So each run waits for the
-# workers to go quiet instead.
+# login and 11 % fewer logins a second (login at 16 read 83-84 % of the bcrypt ceiling instead of
+# 89 %). So each run waits for the workers to go quiet instead.
 IDLE_POLL_S = 0.25
 IDLE_CPU_SHARE = 0.10  # of one core, over one poll: the API's own timers use next to nothing
 IDLE_MAX_WAIT_S = 30.0
@@ -345,38 +344,15 @@ def format_cpu_table(rows: list[Row]) -> str:
     return "\n".join(lines)
 
 
+def results_json(rows: Sequence[Row], machine: dict) -> str:
+    """A run as ``bench/results/latest.json`` holds it: the machine once, then one row a line
+    (short, and a diff between two runs reads row by row)."""
+    lines = ",\n  ".join(json.dumps(row.to_json()) for row in rows)
+    return f'{{\n "machine": {json.dumps(machine)},\n "rows": [\n  {lines}\n ]\n}}\n'
+
+
 def login_ceiling(bcrypt: dict) -> float:
     """The ceiling login is judged against: the mean of the checks per second measured right
-    before and after the login runs, else (no login run, or a file older than those) at the start."""
+    before and after the login runs, else (no login run) the one measured at the start."""
     around = bcrypt.get("around_login_per_s") or [bcrypt.get("all_cores_per_s", 0.0)]
     return sum(around) / len(around)
-
-
-def summarise_run(name: str, rows: Sequence[dict]) -> str:
-    """One saved run (a results file's rows) as a Markdown table line: its commit, the host's
-    speed (CPU a bcrypt check), rows passed, login's share of the ceiling, the other misses."""
-    machine = rows[0].get("machine", {}) if rows else {}
-    bcrypt = machine.get("bcrypt", {})
-    ceiling = login_ceiling(bcrypt)
-    passed = sum(r["verdict"] == "pass" for r in rows)
-    share, missed = "–", []
-    for r in rows:
-        if r["class"] == "login" and r["connections"] == REFERENCE_CONNECTIONS:
-            share = f"{100 * r['rps'] / ceiling:.0f} %" if ceiling else "–"
-        elif r["verdict"] != "pass":
-            missed.append(f"{r['endpoint']} at {r['connections']}")
-    cells = (
-        name,
-        machine.get("commit", "?"),
-        f"{bcrypt.get('cpu_ms_per_check', 0):.0f} ms",
-        f"{passed}/{len(rows)}",
-        share,
-        ", ".join(missed) or "–",
-    )
-    return "| " + " | ".join(cells) + " |"
-
-
-RUNS_HEADER = (
-    "| run | commit | a check | rows passed | login at 16, share of the ceiling | rows missed besides login at 16 |\n"
-    "|---|---|---|---|---|---|"
-)

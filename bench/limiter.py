@@ -3,8 +3,8 @@
     python -m bench.limiter [--redis-url redis://127.0.0.1:6379/10] [--requests 4000]
 
 "then": the ``limits`` library's moving window on its blocking Redis client, run in a worker
-thread (``hit`` then ``get_window_stats``), as ``core/ratelimit.py`` did before;
-"now": ``core.ratelimit.RedisWindows``, one Lua script on an asyncio client on the event loop.
+thread (``hit`` then ``get_window_stats``), as the rate limiter did before;
+"now": ``web.ratelimit.RedisWindows``, one Lua script on an asyncio client on the event loop.
 Both spend the general budget of 200 users from 16 concurrent requests on uvloop, as a server
 worker would. The keys it writes expire after a minute.
 """
@@ -23,7 +23,7 @@ from limits.storage import storage_from_string
 from limits.strategies import MovingWindowRateLimiter
 from starlette.concurrency import run_in_threadpool
 
-from core.ratelimit import RedisWindows
+from web.ratelimit import RedisWindows
 
 LIMIT = parse("10000000/minute")
 CONCURRENCY = 16

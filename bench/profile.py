@@ -30,13 +30,21 @@ CATEGORIES: tuple[tuple[str, re.Pattern, bool], ...] = (
     ("logging", re.compile(r"[(/]logging/|core/logs\.py"), False),
     (
         "validation (request/response schemas)",
-        re.compile(r"jsonschema|openapi_schema_validator|connexion/validators|core/validation\.py"),
+        re.compile(r"jsonschema|openapi_schema_validator|connexion/validators|(core|web)/validation\.py"),
         False,
     ),
     ("JSON (encode/decode)", re.compile(r"[(/]json/|json/provider|orjson"), False),
     ("metrics", re.compile(r"prometheus_client|record_pool_usage"), False),
-    ("app code (handlers, services, models)", re.compile(r"/(handlers|services|models)/|core/formats\.py"), False),
-    ("our middlewares (own work)", re.compile(r"core/(requests|headers|body|cors|metrics|ratelimit|errors)\.py"), True),
+    (
+        "app code (handlers, services, models)",
+        re.compile(r"/(handlers|services|store|models)/|core/formats\.py"),
+        False,
+    ),
+    (
+        "our middlewares (own work)",
+        re.compile(r"(core|web)/(requests|headers|body|cors|metrics|ratelimit|errors)\.py"),
+        True,
+    ),
 )
 FRAMEWORK = "framework (connexion, starlette, uvicorn, asyncio)"
 # Frames that only pass the request on: process start-up, event loop, thread bootstrap, and every

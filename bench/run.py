@@ -1,18 +1,17 @@
 """``make bench``: load the large seed, start the API as production does, drive it with wrk.
 
-Steps (each explained in bench/README.md):
+Steps (bench/README.md says what the figures mean):
 
 1. ``wrk`` from the Debian package if it is missing (``apt-get``; the machine kind runs as root);
 2. a dedicated PostgreSQL database (``BENCH_DATABASE_URL``, default ``cairn_bench``): created,
-   migrated, and loaded with the large seed unless it already holds exactly that seed (the rows
-   a previous run wrote are removed first, so a re-run reuses it);
+   migrated, and loaded with the large seed (``bench/seed.py``) unless it already holds exactly
+   that seed (the rows a previous run wrote are removed first, so a re-run reuses it);
 3. bcrypt's hashes per second on this machine, all cores busy (the login ceiling);
 4. the API via ``make api`` (gunicorn + uvicorn workers, ``APP_ENV=production``), rate limits
    raised through the environment, a pool sized to the worker;
 5. many users logged in up front; each endpoint warmed up, then driven at each connection level
    for a fixed duration;
-6. one table on stdout, the rows as JSON in ``bench/results/<date>-<host>.json`` and
-   ``bench/results/latest.json``.
+6. two tables on stdout (verdicts, CPU per request), the run in ``bench/results/latest.json``.
 
 Options: ``python -m bench.run --help``. Environment: ``BENCH_DATABASE_URL``, ``BENCH_REDIS_URL``.
 """
@@ -63,8 +62,10 @@ from bench.harness import (
     parse_wrk_output,
     refresh_script,
     requests_script,
+    results_json,
     wait_until_idle,
 )
+from bench.seed import BENCH_PASSWORD, HEAVY_SHARES, bench_email
 from core.config import Settings, default_web_concurrency
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -73,9 +74,7 @@ WORK = ROOT / "var" / "bench"
 LUA = ROOT / "bench" / "wrk.lua"
 PYTHON = sys.executable
 
-BENCH_PASSWORD = "Bench-Passw0rd1"  # services.seed.BENCH_PASSWORD (not imported: no app settings here)
-BENCH_EMAIL = "bench-user-{:04d}@cairn.local"
-HEAVY_USERS = (1, 2, 3)  # the seed's heavy tenants (30 %, 20 %, 10 % of all projects)
+HEAVY_USERS = tuple(range(1, len(HEAVY_SHARES) + 1))  # the seed's heavy tenants (30 %, 20 %, 10 % of all projects)
 WRITE_NAME_PREFIX = "Bench write"
 SEARCH_TERMS = ("ridge", "glacier", "Summit", "hut", "trail", "basin")
 TOKEN_MAX_AGE_SECONDS = 10 * 60  # access tokens live 15 minutes: log in again well before
@@ -384,7 +383,7 @@ class Sessions:
 
     def _login(self, number: int) -> Session:
         body = post_json(
-            self.base_url, "/api/v1/auth/login", {"email": BENCH_EMAIL.format(number), "password": BENCH_PASSWORD}
+            self.base_url, "/api/v1/auth/login", {"email": bench_email(number), "password": BENCH_PASSWORD}
         )
         tokens = body["tokens"]
         return Session(number, body["user"]["id"], tokens["accessToken"], tokens["refreshToken"])
@@ -453,7 +452,7 @@ class Workloads:
                 "POST",
                 "/api/v1/auth/login",
                 None,
-                json.dumps({"email": BENCH_EMAIL.format(n), "password": BENCH_PASSWORD}),
+                json.dumps({"email": bench_email(n), "password": BENCH_PASSWORD}),
             )
             for n in range(1, self.args.users + 1)
         ]
@@ -677,14 +676,10 @@ def ceilings(rows: list[Row]) -> str:
 
 
 def write_results(rows: list[Row], about: dict) -> Path:
-    """``bench/results/<date>-<hhmm>-<host>.json`` (UTC; a second run the same day must not replace the
-    first, committed one) and ``latest.json``: a list of rows, each naming its machine."""
+    """``bench/results/latest.json``: the machine, then the rows (earlier runs: ``git log -p`` of the file)."""
     RESULTS.mkdir(parents=True, exist_ok=True)
-    payload = [{**row.to_json(), "machine": about} for row in rows]
-    text = json.dumps(payload, indent=1) + "\n"
-    path = RESULTS / f"{datetime.now(UTC):%Y-%m-%d-%H%M}-{about['host']}.json"
-    path.write_text(text)
-    (RESULTS / "latest.json").write_text(text)
+    path = RESULTS / "latest.json"
+    path.write_text(results_json(rows, about))
     return path
 
 
@@ -749,7 +744,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args.levels = tuple(int(c) for c in args.connections.split(","))
     args.base_url = f"http://127.0.0.1:{args.port}"
     # A worker holds at most one connection per request thread (the session check shares the
-    # request's connection), so a pool as large as the threads never waits (README, "Pool").
+    # request's connection), so a pool as large as the threads never waits.
     args.pool_size = args.pool_size or args.threads
     return args
 

@@ -1,193 +1,67 @@
-"""The one error envelope, and the mapping from every failure to it.
+"""Domain errors: what went wrong, in the domain's words.
 
-Services raise :class:`ApiError` (or let an unexpected exception escape);
-``register_error_handlers`` turns every exception the stack can raise into
-``{"error": {"code", "message", "details"?}}`` with the documented status.
+Services raise these; they know nothing of HTTP. The web edge (``web/errors.py``) maps each
+class to its status, error code and headers in one table.
 """
 
 from __future__ import annotations
 
-import json
-import logging
-from collections.abc import Callable
-from typing import Any
 
-from connexion.exceptions import (
-    BadRequestProblem,
-    OAuthProblem,
-    OAuthResponseProblem,
-    ProblemException,
-    UnsupportedMediaTypeProblem,
-)
-from connexion.lifecycle import ConnexionResponse
-from peewee import InterfaceError, OperationalError
-from playhouse.pool import MaxConnectionsExceeded
-from starlette.exceptions import HTTPException
+class DomainError(Exception):
+    """Base of every error a use case may raise on purpose."""
 
-log = logging.getLogger("cairn.errors")
+    default_message = "The request cannot be carried out"
 
-STATUS_BY_CODE: dict[str, int] = {
-    "VALIDATION_ERROR": 400,
-    "INVALID_TOKEN": 400,
-    "UNAUTHORIZED": 401,
-    "TOKEN_EXPIRED": 401,
-    "INVALID_CREDENTIALS": 401,
-    "FORBIDDEN": 403,
-    "NOT_FOUND": 404,
-    "METHOD_NOT_ALLOWED": 405,
-    "EMAIL_EXISTS": 409,
-    "CONFLICT": 409,
-    "PAYLOAD_TOO_LARGE": 413,
-    "UNSUPPORTED_MEDIA_TYPE": 415,
-    "ACCOUNT_LOCKED": 423,
-    "RATE_LIMITED": 429,
-    "REQUEST_HEADERS_TOO_LARGE": 431,
-    "INTERNAL_ERROR": 500,
-    "SERVICE_UNAVAILABLE": 503,
-}
-CODE_BY_STATUS = {
-    400: "VALIDATION_ERROR",
-    401: "UNAUTHORIZED",
-    403: "FORBIDDEN",
-    404: "NOT_FOUND",
-    405: "METHOD_NOT_ALLOWED",
-    409: "CONFLICT",
-    413: "PAYLOAD_TOO_LARGE",
-    415: "UNSUPPORTED_MEDIA_TYPE",
-    429: "RATE_LIMITED",
-    431: "REQUEST_HEADERS_TOO_LARGE",
-    503: "SERVICE_UNAVAILABLE",
-}
-MAX_ECHOED_CHARS = 200
-RETRY_AFTER_SECONDS = 1
+    def __init__(self, message: str | None = None) -> None:
+        self.message = message or self.default_message
+        super().__init__(self.message)
 
 
-class ApiError(Exception):
-    """An error with a documented code; its status comes from ``STATUS_BY_CODE``."""
-
-    def __init__(
-        self,
-        code: str,
-        message: str,
-        details: list[dict[str, str]] | None = None,
-        headers: dict[str, str] | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.code = code
-        self.status = STATUS_BY_CODE[code]
-        self.message = message
-        self.details = details
-        self.headers = headers or {}
+class NotFound(DomainError):
+    def __init__(self, what: str = "Resource") -> None:
+        super().__init__(f"{what} not found")
 
 
-def not_found(what: str = "Resource") -> ApiError:
-    return ApiError("NOT_FOUND", f"{what} not found")
+class Conflict(DomainError):
+    default_message = "The resource is in a state that does not allow this"
 
 
-def field_error(field: str, message: str) -> ApiError:
-    return ApiError("VALIDATION_ERROR", "Invalid input", [{"field": field, "message": message}])
+class EmailTaken(DomainError):
+    default_message = "Email already registered"
 
 
-def envelope(code: str, message: str, details: list | None = None) -> dict[str, Any]:
-    error: dict[str, Any] = {"code": code, "message": message}
-    if details:
-        error["details"] = details
-    return {"error": error}
+class InvalidCredentials(DomainError):
+    default_message = "Invalid email or password"
 
 
-def error_body(code: str, message: str, details: list | None = None) -> bytes:
-    return json.dumps(envelope(code, message, details)).encode()
+class AccountLocked(DomainError):
+    default_message = "Account temporarily locked after too many failed logins"
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__()
+        self.retry_after = retry_after
 
 
-def truncate(text: str, limit: int = MAX_ECHOED_CHARS) -> str:
-    """Keep error messages short: they may echo a hostile value."""
-    return text if len(text) <= limit else text[:limit] + "…"
+class InvalidToken(DomainError):
+    default_message = "The token is invalid or has expired"
 
 
-def error_response(
-    status: int, code: str, message: str, details: list | None = None, headers: dict | None = None
-) -> ConnexionResponse:
-    return ConnexionResponse(
-        status_code=status,
-        mimetype="application/json",
-        content_type="application/json",
-        body=error_body(code, message, details),
-        headers=headers or {},
-    )
+class NotAuthenticated(DomainError):
+    default_message = "Missing or invalid credentials"
 
 
-def _from_api_error(exc: ApiError) -> ConnexionResponse:
-    return error_response(exc.status, exc.code, exc.message, exc.details, exc.headers)
+class AccessTokenExpired(DomainError):
+    default_message = "The access token has expired"
 
 
-def _from_problem(exc: ProblemException) -> ConnexionResponse:
-    if isinstance(exc, (OAuthProblem, OAuthResponseProblem)):
-        return error_response(401, "UNAUTHORIZED", "Missing or invalid credentials")
-    if isinstance(exc, UnsupportedMediaTypeProblem):
-        return error_response(415, "UNSUPPORTED_MEDIA_TYPE", "Content-Type must be application/json")
-    if isinstance(exc, BadRequestProblem):
-        details = getattr(exc, "details", None) or [{"field": "", "message": truncate(str(exc.detail))}]
-        return error_response(400, "VALIDATION_ERROR", "Invalid input", details)
-    status = exc.status or 500
-    code = CODE_BY_STATUS.get(status, "INTERNAL_ERROR")
-    if code == "INTERNAL_ERROR":
-        log.error("unexpected problem: %s", exc.detail)
-        return error_response(500, code, "Internal server error")
-    return error_response(status, code, truncate(str(exc.detail or exc.title)))
+class Forbidden(DomainError):
+    default_message = "This operation is for administrators only"
 
 
-def _from_http_exception(exc: HTTPException, path: str) -> ConnexionResponse:
-    code = CODE_BY_STATUS.get(exc.status_code, "INTERNAL_ERROR")
-    messages = {
-        404: "No such path",
-        405: "Method not allowed",
-        413: "Request body is larger than 1 MiB",
-        415: "Content-Type must be application/json",
-        431: "Request headers are larger than 32 KiB in all",
-    }
-    message = messages.get(exc.status_code) or truncate(str(exc.detail))
-    headers = dict(exc.headers or {})
-    if exc.status_code == 405 and allowed_methods is not None:
-        # Starlette's Allow names only one method; rebuild it from the spec.
-        headers["Allow"] = ", ".join(allowed_methods(path))
-    return error_response(exc.status_code, code, message, headers=headers)
+class InvalidInput(DomainError):
+    """A rule the schema cannot state was broken by one input ``field`` (``body.password``)."""
 
-
-def _database_unavailable(exc: Exception) -> ConnexionResponse:
-    log.error("database unavailable: %s", exc)
-    return error_response(
-        503, "SERVICE_UNAVAILABLE", "Service temporarily unavailable", headers={"Retry-After": str(RETRY_AFTER_SECONDS)}
-    )
-
-
-def _unhandled(exc: Exception) -> ConnexionResponse:
-    log.error("unhandled exception", exc_info=exc)
-    return error_response(500, "INTERNAL_ERROR", "Internal server error")
-
-
-def to_response(exc: Exception, path: str = "") -> ConnexionResponse:
-    """The envelope response for any exception."""
-    if isinstance(exc, ApiError):
-        return _from_api_error(exc)
-    if isinstance(exc, ProblemException):
-        return _from_problem(exc)
-    if isinstance(exc, HTTPException):
-        return _from_http_exception(exc, path)
-    if isinstance(exc, (OperationalError, InterfaceError, MaxConnectionsExceeded)):
-        return _database_unavailable(exc)
-    return _unhandled(exc)
-
-
-def handle(request: Any, exc: Exception) -> ConnexionResponse:
-    """Connexion error handler: ``handler(request, exc) -> ConnexionResponse``."""
-    return to_response(exc, request.url.path if request is not None else "")
-
-
-allowed_methods: Callable[[str], list[str]] | None = None
-
-
-def register_error_handlers(app: Any, methods_for_path: Callable[[str], list[str]]) -> None:
-    global allowed_methods
-    allowed_methods = methods_for_path
-    for exc_class in (ApiError, ProblemException, HTTPException, Exception):
-        app.add_error_handler(exc_class, handle)
+    def __init__(self, field: str, problem: str) -> None:
+        super().__init__("Invalid input")
+        self.field = field
+        self.problem = problem

@@ -17,6 +17,9 @@ from datetime import UTC, datetime
 
 request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
 user_id_var: ContextVar[str | None] = ContextVar("user_id", default=None)
+# Who is calling, for the audit trail (set per request by web.requests; read by services.audit).
+client_ip_var: ContextVar[str | None] = ContextVar("client_ip", default=None)
+user_agent_var: ContextVar[str | None] = ContextVar("user_agent", default=None)
 
 # Values that look like secrets are masked wherever they appear in a message.
 _SECRET_PATTERNS = (

@@ -16,12 +16,12 @@ import ssl
 import sys
 import tempfile
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import format_datetime, parseaddr
 from pathlib import Path
 
 from core.config import Settings, get_settings
-from models.db import utcnow
 
 log = logging.getLogger("cairn.mailer")
 
@@ -48,7 +48,7 @@ def build(email: Email, key: str, settings: Settings | None = None) -> EmailMess
     message["From"] = settings.mail_from
     message["To"] = email.to
     message["Subject"] = email.subject
-    message["Date"] = format_datetime(utcnow())
+    message["Date"] = format_datetime(datetime.now(UTC))
     message["Message-ID"] = message_id(key, settings.mail_from)
     message.set_content(email.text, cte=_transfer_encoding(email.text))
     message.add_alternative(email.html, subtype="html", cte=_transfer_encoding(email.html))

@@ -9,7 +9,7 @@ fight over the cores with the event loop and each other. One slot per core, not 
 cores per worker: connections are not spread evenly over the workers, and two logins on one
 worker should still use two cores. On the 2-core benchmark machine (2 workers), 16 concurrent
 logins made 22.1-22.2/s at 87 ms of API CPU each unbounded, 24.0-24.8/s at 78-81 ms with this
-bound (bench/HISTORY.md, item 12).
+bound (two paired runs).
 """
 
 from __future__ import annotations

@@ -6,23 +6,23 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
-from core.errors import ApiError
-from handlers.presenters import audit_page
+from core.errors import Forbidden
+from handlers.presenters import audit_json, page_json, queues_json
 from services import admin, audit
 
 Reply = tuple[Any, int]
 
 
 def admin_only(operation: Callable[..., Reply]) -> Callable[..., Reply]:
-    """Refuse callers without the admin role (the role comes from the live session, see core.auth).
+    """Refuse callers without the admin role (the role comes from the live session, see web.auth).
 
-    Raises ApiError FORBIDDEN. Connexion still sees the operation's own signature (``wraps``).
+    Raises Forbidden. Connexion still sees the operation's own signature (``wraps``).
     """
 
     @wraps(operation)
     def guarded(*args: Any, token_info: dict, **kwargs: Any) -> Reply:
         if token_info.get("role") != "admin":
-            raise ApiError("FORBIDDEN", "This operation is for administrators only")
+            raise Forbidden()
         return operation(*args, token_info=token_info, **kwargs)
 
     return guarded
@@ -37,11 +37,10 @@ def list_audit_logs(
     limit: int = 20,
 ) -> Reply:
     """Every user's security events, newest first, optionally of one action and about one user."""
-    rows, total = audit.list_events(user_id=userId, action=action, page=page, limit=limit)
-    return audit_page(rows, total, page, limit), 200
+    return page_json(audit.list_events(user_id=userId, action=action, page=page, limit=limit), audit_json), 200
 
 
 @admin_only
 def get_queues(token_info: dict) -> Reply:  # noqa: ARG001 - read by admin_only
     """Queue depths, outbox backlog, recent failures and live workers; answers with no worker or broker."""
-    return admin.queue_status(), 200
+    return queues_json(admin.queue_status()), 200

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from core import metrics
 from core.config import VERSION
 from services import health
+from web import metrics
 
 
 def get_health() -> dict:

@@ -4,30 +4,35 @@ from __future__ import annotations
 
 from typing import Any
 
+from handlers.presenters import milestone_json, page_json
 from services import milestones
+
+Reply = tuple[Any, int, dict[str, str]]
 
 
 def list_milestones(
     user: str, projectId: str, page: int = 1, limit: int = 20, status: str | None = None, sort: str = "dueDate"
-) -> dict[str, Any]:
+) -> Reply:
     """One page of a project's milestones."""
-    return milestones.list_milestones(user, projectId, page=page, limit=limit, status=status, sort=sort)
+    found = milestones.list_milestones(user, projectId, page=page, limit=limit, status=status, sort=sort)
+    return page_json(found, milestone_json), 200, {}
 
 
-def create_milestone(user: str, projectId: str, body: dict[str, Any]) -> tuple[dict[str, Any], int, dict[str, str]]:
+def create_milestone(user: str, projectId: str, body: dict[str, Any]) -> Reply:
     """201 with the milestone and its Location."""
     milestone = milestones.create_milestone(user, projectId, body)
-    return milestone, 201, {"Location": f"/api/v1/projects/{milestone['projectId']}/milestones/{milestone['id']}"}
+    location = f"/api/v1/projects/{milestone.project_id}/milestones/{milestone.id}"
+    return milestone_json(milestone), 201, {"Location": location}
 
 
-def get_milestone(user: str, projectId: str, milestoneId: str) -> dict[str, Any]:
-    return milestones.get_milestone(user, projectId, milestoneId)
+def get_milestone(user: str, projectId: str, milestoneId: str) -> Reply:
+    return milestone_json(milestones.get_milestone(user, projectId, milestoneId)), 200, {}
 
 
-def update_milestone(user: str, projectId: str, milestoneId: str, body: dict[str, Any]) -> dict[str, Any]:
-    return milestones.update_milestone(user, projectId, milestoneId, body)
+def update_milestone(user: str, projectId: str, milestoneId: str, body: dict[str, Any]) -> Reply:
+    return milestone_json(milestones.update_milestone(user, projectId, milestoneId, body)), 200, {}
 
 
-def delete_milestone(user: str, projectId: str, milestoneId: str) -> tuple[None, int]:
+def delete_milestone(user: str, projectId: str, milestoneId: str) -> Reply:
     milestones.delete_milestone(user, projectId, milestoneId)
-    return None, 204
+    return None, 204, {}

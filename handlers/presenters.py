@@ -3,11 +3,55 @@
 from __future__ import annotations
 
 import json
+import math
+from collections.abc import Callable
 from typing import Any
 
-from core.formats import rfc3339
-from models import AuditLog, Session, User
-from services.paging import meta
+from core.config import QUEUES
+from core.formats import iso_date, rfc3339
+from models import AuditLog, Milestone, Project, Session, User
+from services.admin import QueueStatus
+from services.projects import ProjectDetail
+from store.paging import Page
+
+
+def page_json(page: Page, item_json: Callable[[Any], dict[str, Any]]) -> dict[str, Any]:
+    """``{data, meta}``: one page of a list, with its exact total."""
+    meta = {
+        "total": page.total,
+        "page": page.page,
+        "limit": page.limit,
+        "totalPages": math.ceil(page.total / page.limit),
+    }
+    return {"data": [item_json(row) for row in page.rows], "meta": meta}
+
+
+def project_json(project: Project) -> dict[str, Any]:
+    return {
+        "id": str(project.id),
+        "name": project.name,
+        "description": project.description,
+        "status": project.status,
+        "createdAt": rfc3339(project.created_at),
+        "updatedAt": rfc3339(project.updated_at),
+    }
+
+
+def project_detail_json(detail: ProjectDetail) -> dict[str, Any]:
+    return {**project_json(detail.project), "milestones": [milestone_json(m) for m in detail.milestones]}
+
+
+def milestone_json(milestone: Milestone) -> dict[str, Any]:
+    return {
+        "id": str(milestone.id),
+        "projectId": str(milestone.project_id),
+        "title": milestone.title,
+        "description": milestone.description,
+        "dueDate": iso_date(milestone.due_date),
+        "status": milestone.status,
+        "createdAt": rfc3339(milestone.created_at),
+        "updatedAt": rfc3339(milestone.updated_at),
+    }
 
 
 def user_json(user: User) -> dict[str, Any]:
@@ -49,6 +93,22 @@ def audit_json(row: AuditLog) -> dict[str, Any]:
     }
 
 
-def audit_page(rows: list[AuditLog], total: int, page: int, limit: int) -> dict[str, Any]:
-    """``{data, meta}`` for a page of audit rows (``/users/me/audit-logs`` and ``/admin/audit-logs``)."""
-    return {"data": [audit_json(row) for row in rows], "meta": meta(total, page, limit)}
+def queues_json(status: QueueStatus) -> dict[str, Any]:
+    depths = status.depths
+    return {
+        "queues": [{"name": name, "pending": depths.get(name) if depths else None} for name in QUEUES],
+        "outbox": status.outbox,
+        "failedMessages": [failed_json(row) for row in status.failed],
+        "workers": status.workers,
+        "brokerReachable": depths is not None,
+    }
+
+
+def failed_json(row: Any) -> dict[str, Any]:
+    return {
+        "id": str(row.id),
+        "task": row.task,
+        "attempts": row.attempts,
+        "lastError": row.last_error,
+        "createdAt": rfc3339(row.created_at),
+    }

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from handlers.presenters import page_json, project_detail_json, project_json
 from services import projects
+
+Reply = tuple[Any, int, dict[str, str]]
 
 
 def list_projects(
@@ -14,28 +17,29 @@ def list_projects(
     search: str | None = None,
     status: str | None = None,
     sort: str = "-createdAt",
-) -> dict[str, Any]:
+) -> Reply:
     """One page of the caller's projects."""
-    return projects.list_projects(user, page=page, limit=limit, search=search, status=status, sort=sort)
+    found = projects.list_projects(user, page=page, limit=limit, search=search, status=status, sort=sort)
+    return page_json(found, project_json), 200, {}
 
 
-def create_project(user: str, body: dict[str, Any]) -> tuple[dict[str, Any], int, dict[str, str]]:
+def create_project(user: str, body: dict[str, Any]) -> Reply:
     """201 with the project and its Location."""
     project = projects.create_project(user, body)
-    return project, 201, {"Location": f"/api/v1/projects/{project['id']}"}
+    return project_json(project), 201, {"Location": f"/api/v1/projects/{project.id}"}
 
 
-def get_project(user: str, projectId: str) -> dict[str, Any]:
+def get_project(user: str, projectId: str) -> Reply:
     """The project with its live milestones."""
-    return projects.get_project(user, projectId)
+    return project_detail_json(projects.get_project(user, projectId)), 200, {}
 
 
-def update_project(user: str, projectId: str, body: dict[str, Any]) -> dict[str, Any]:
+def update_project(user: str, projectId: str, body: dict[str, Any]) -> Reply:
     """The changed project, as GET returns it."""
-    return projects.update_project(user, projectId, body)
+    return project_detail_json(projects.update_project(user, projectId, body)), 200, {}
 
 
-def delete_project(user: str, projectId: str, cascade: bool = False) -> tuple[None, int]:
+def delete_project(user: str, projectId: str, cascade: bool = False) -> Reply:
     """204; 409 while live milestones exist unless ``cascade``."""
     projects.delete_project(user, projectId, cascade=cascade)
-    return None, 204
+    return None, 204, {}

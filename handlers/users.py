@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from handlers.presenters import audit_page, session_json, user_json
+from handlers.presenters import audit_json, page_json, session_json, user_json
 from services import accounts, audit
 
 Reply = tuple[Any, int]
@@ -42,5 +42,4 @@ def revoke_session(user: str, sessionId: str) -> Reply:
 
 def list_my_audit_logs(user: str, page: int = 1, limit: int = 20) -> Reply:
     """Events the caller caused or that concern their account, newest first."""
-    rows, total = audit.list_events(user_id=user, page=page, limit=limit)
-    return audit_page(rows, total, page, limit), 200
+    return page_json(audit.list_events(user_id=user, page=page, limit=limit), audit_json), 200

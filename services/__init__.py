@@ -1,1 +1,1 @@
-"""Use cases: each owns its transaction and raises core.errors.ApiError."""
+"""Use cases: plain values in and out, each owning its transaction, raising core.errors domain errors."""

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
-from core.logs import request_id_var
-from core.requests import client_ip_var, user_agent_var
-from models import AuditLog
+from core.logs import client_ip_var, request_id_var, user_agent_var
+from models import OutboxMessage
 from models.db import utcnow
 from services import outbox
+from store import audit as store
+from store.paging import Page
 
 ACTIONS = (
     "user.registered",
@@ -49,25 +51,11 @@ def record(
     outbox.enqueue("tasks.audit.write_audit_log", "audit", payload)
 
 
-def list_events(
-    actor_id: Any = None,
-    action: str | None = None,
-    page: int = 1,
-    limit: int = 20,
-    user_id: Any = None,
-) -> tuple[list[AuditLog], int]:
-    """One page of audit rows, newest first, and the total matching.
+def write(message: OutboxMessage) -> None:
+    """Write the event an outbox row carries (once: a redelivery writes nothing more)."""
+    store.add_once(message.id, json.loads(message.payload))
 
-    ``actor_id``: rows where that user acted. ``user_id``: rows about that user, as actor or as
-    the target user (a failed login on their account has no actor). ``action``: one action.
-    """
-    query = AuditLog.select()
-    if actor_id:
-        query = query.where(AuditLog.actor == actor_id)
-    if user_id:
-        about_user = (AuditLog.target_type == "user") & (AuditLog.target_id == str(user_id))
-        query = query.where((AuditLog.actor == user_id) | about_user)
-    if action:
-        query = query.where(AuditLog.action == action)
-    rows = query.order_by(AuditLog.created_at.desc(), AuditLog.id.desc()).paginate(page, limit)
-    return list(rows), query.count()
+
+def list_events(*, page: int = 1, limit: int = 20, user_id: Any = None, action: str | None = None) -> Page:
+    """One page of audit rows, newest first: those about ``user_id`` (as actor or target user), of ``action``."""
+    return store.page_of(page=page, limit=limit, user_id=user_id, action=action)

@@ -6,8 +6,7 @@ import logging
 
 import redis
 
-from celery_app import BROKER_TIMEOUT_SECONDS
-from core.config import get_settings
+from core.config import BROKER_TIMEOUT_SECONDS, get_settings
 from models.db import db
 
 log = logging.getLogger("cairn.health")

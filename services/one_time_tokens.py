@@ -6,8 +6,8 @@ So the outbox payload carries no secret, and a retried or redelivered task
 derives the very same token. Only the token's SHA-256 is stored (insert if
 absent); it expires a fixed time after the row was written, whenever it is sent.
 
-A token is consumed by one conditional ``UPDATE`` whose row count says whether
-this caller won: single use, even under concurrent requests.
+A token is consumed by one conditional ``UPDATE`` (``store/one_time_tokens.py``):
+single use, even under concurrent requests.
 """
 
 from __future__ import annotations
@@ -20,8 +20,9 @@ from uuid import UUID
 
 from core.config import get_settings
 from core.tokens import hash_token
-from models import OneTimeToken, OutboxMessage
+from models import OutboxMessage
 from models.db import utcnow
+from store import one_time_tokens as store
 
 VERIFY_EMAIL = "verify_email"
 RESET_PASSWORD = "reset_password"
@@ -38,40 +39,16 @@ def derive(outbox_id: UUID | str) -> str:
 def issue_for(message: OutboxMessage, purpose: str, user_id: UUID | str) -> str:
     """Store the hash of the row's token (once) and return the token for the link."""
     token = derive(message.id)
-    OneTimeToken.insert(
-        user=user_id,
-        purpose=purpose,
-        token_hash=hash_token(token),
-        created_at=message.created_at,
-        expires_at=message.created_at + TTL[purpose],
-    ).on_conflict_ignore().execute()
+    expires_at = message.created_at + TTL[purpose]
+    store.add_once(user_id, purpose, hash_token(token), message.created_at, expires_at)
     return token
 
 
 def consume(token: str, purpose: str, now: datetime | None = None) -> str | None:
     """Mark a live token used and return its user id; None if unknown, used, expired or another purpose."""
-    now = now or utcnow()
-    token_hash = hash_token(token)
-    won = (
-        OneTimeToken.update(used_at=now)
-        .where(
-            (OneTimeToken.token_hash == token_hash)
-            & (OneTimeToken.purpose == purpose)
-            & OneTimeToken.used_at.is_null()
-            & (OneTimeToken.expires_at > now)
-        )
-        .execute()
-    )
-    if not won:
-        return None
-    row = OneTimeToken.select(OneTimeToken.user).where(OneTimeToken.token_hash == token_hash).get()
-    return str(row.user_id)
+    return store.consume(hash_token(token), purpose, now or utcnow())
 
 
 def void_all(user_id: UUID | str, purpose: str, now: datetime | None = None) -> int:
     """Use up every outstanding token of this purpose (a reset link dies once the password changes)."""
-    return (
-        OneTimeToken.update(used_at=now or utcnow())
-        .where((OneTimeToken.user == user_id) & (OneTimeToken.purpose == purpose) & OneTimeToken.used_at.is_null())
-        .execute()
-    )
+    return store.void_all(user_id, purpose, now or utcnow())

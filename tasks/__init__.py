@@ -8,7 +8,9 @@ backoff and jitter (declared on ``OutboxTask``); when retries run out the row
 is marked ``failed`` with its last error.
 
 The database connection of a task is opened and closed by the signal handlers
-in ``celery_app`` (around every task, eager ones included).
+in ``celery_app`` (around every task, eager ones included). Tasks are ``shared_task``s:
+they belong to whichever app ``celery_app.create_celery`` built, and import no entry point.
+Their retry backoff comes from the settings through that app's task annotations.
 """
 
 from __future__ import annotations
@@ -21,7 +23,6 @@ from datetime import timedelta
 from celery import Task
 from peewee import InterfaceError, OperationalError
 
-from core.config import get_settings
 from models import OutboxMessage, db
 from services import outbox
 
@@ -32,7 +33,7 @@ TRANSIENT_ERRORS = (smtplib.SMTPException, ConnectionError, TimeoutError, OSErro
 
 class OutboxTask(Task):
     autoretry_for = TRANSIENT_ERRORS
-    retry_backoff = get_settings().task_retry_backoff  # seconds, doubled each retry (TASK_RETRY_BACKOFF_SECONDS)
+    retry_backoff = 2  # seconds, doubled each retry; TASK_RETRY_BACKOFF_SECONDS through the app's annotations
     retry_backoff_max = 300
     retry_jitter = True
     max_retries = outbox.MAX_ATTEMPTS - 1  # so Celery's last retry is the outbox row's last attempt

@@ -97,7 +97,8 @@ def test_environ(database_url: str, tmp: Path, **overrides: str) -> dict[str, st
 def backend(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> str:
     """The database URL for this backend, freshly created and migrated."""
     import migrations
-    from models.db import db, init_db
+    from models.db import db
+    from store.database import init_db
 
     if request.param == "postgres":
         recreate_postgres_database(TEST_DATABASE_URL)
@@ -117,12 +118,14 @@ def settings(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Settings
 
 @pytest.fixture(scope="session")
 def app(settings: Settings):
+    from celery import current_app as celery
+
     from app import create_app
-    from celery_app import celery
 
     application = create_app(settings)
     # In-process tests run tasks inline; tests/e2e run real workers on a real broker.
     celery.conf.task_always_eager = True
+    application.celery = celery._get_current_object()  # tests that build other apps must not leave theirs current
     return application
 
 
@@ -141,7 +144,9 @@ def _session_client(app) -> Iterator:
 
 
 @pytest.fixture
-def client(_session_client, clean_db):
+def client(_session_client, clean_db, app):
+    app.celery.set_default()
+    app.celery.set_current()
     _session_client.cookies.clear()
     return _session_client
 
@@ -151,7 +156,7 @@ def clean_db(settings: Settings) -> Iterator[None]:
     """Empty every table before the test (the schema stays)."""
     from core.config import use_settings
     from models import ALL_MODELS, db
-    from models.db import init_db
+    from store.database import init_db
 
     use_settings(settings)
     init_db(settings.database_url)

@@ -10,8 +10,8 @@ from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
+from celery import current_app as celery
 
-from celery_app import celery
 from models import AuditLog, OutboxMessage
 from models.db import utcnow
 

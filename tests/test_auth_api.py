@@ -15,10 +15,11 @@ from datetime import UTC, datetime, timedelta
 import jwt
 import pytest
 
-from core.errors import ApiError
+from core.errors import DomainError
 from core.tokens import AUDIENCE, ISSUER, issue_access_token
 from models import AuditLog, LoginThrottle, OneTimeToken, OutboxMessage, RefreshToken, Session, User
 from services import auth
+from web.errors import code_of
 
 API = "/api/v1"
 PASSWORD = "Granite-Path-42"
@@ -119,9 +120,9 @@ def test_emails_are_lower_cased_in_python_even_beyond_ascii(client):
     """
     user, _ = auth.register("ÉLODIE@Example.com", PASSWORD, "Élodie")
     assert user.email == "élodie@example.com"
-    with pytest.raises(ApiError) as raised:
+    with pytest.raises(DomainError) as raised:
         auth.register("élodie@EXAMPLE.com", PASSWORD, "Élodie")
-    assert raised.value.code == "EMAIL_EXISTS"
+    assert code_of(raised.value) == "EMAIL_EXISTS"
     assert auth.login("Élodie@example.com", PASSWORD)[0].id == user.id
 
 
@@ -583,8 +584,8 @@ def test_parallel_wrong_passwords_get_at_most_five_checks(client, attempts):
         start.wait()
         try:
             auth.login("ann@example.com", "Wrong-Pass-1")
-        except ApiError as error:
-            codes.append(error.code)
+        except DomainError as error:
+            codes.append(code_of(error))
         finally:
             db.close()
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import json
 from collections import Counter
-from pathlib import Path
 
 import pytest
 
@@ -23,11 +23,10 @@ from bench.harness import (
     parse_wrk_output,
     refresh_script,
     requests_script,
-    summarise_run,
+    results_json,
     wait_until_idle,
 )
 from bench.profile import FRAMEWORK, category, parse_raw, summarise
-from bench.runs import run_order
 
 WRK_STDOUT = """Running 10s test @ http://127.0.0.1:8099
   16 threads and 16 connections
@@ -219,36 +218,10 @@ def test_repeated_runs_merge_into_total_throughput_and_the_worst_latency():
     assert merge_cpu([(0, {})]) == {}
 
 
-def saved_row(endpoint: str, cls: str, connections: int, rps: float, verdict: str = "pass") -> dict:
-    return {"endpoint": endpoint, "class": cls, "connections": connections, "rps": rps, "verdict": verdict}
-
-
-def test_a_saved_run_is_summarised_against_the_ceiling_measured_around_login():
-    rows = [
-        saved_row("login", "login", 16, 27.0, "FAIL: 90% of the bcrypt ceiling < 90%"),
-        saved_row("detail", "detail", 16, 900.0),
-        saved_row("refresh", "refresh", 64, 500.0, "FAIL: throughput 90% of the 16-connection level"),
-    ]
-    rows[0]["machine"] = {
-        "commit": "abc1234",
-        "bcrypt": {"cpu_ms_per_check": 60.4, "all_cores_per_s": 99.0, "around_login_per_s": [29.0, 31.0]},
-    }
-    line = summarise_run("2026-12-03-1436-vm", rows)
-    assert line == "| 2026-12-03-1436-vm | abc1234 | 60 ms | 1/3 | 90 % | refresh at 64 |"
-
-
-def test_an_older_run_without_the_login_ceilings_uses_the_one_measured_at_the_start():
-    rows = [saved_row("login", "login", 16, 25.0), saved_row("list", "list", 16, 700.0)]
-    rows[0]["machine"] = {"commit": "abc1234", "bcrypt": {"cpu_ms_per_check": 70, "all_cores_per_s": 50.0}}
-    assert summarise_run("old", rows) == "| old | abc1234 | 70 ms | 2/2 | 50 % | – |"
-
-
-def test_saved_runs_are_ordered_by_date_then_time_of_day():
-    names = ["2026-12-02-0735-vm.json", "2026-12-02-vm.json", "2026-12-01-vm.json", "2026-12-02-2023-vm.json"]
-    ordered = sorted((Path(name) for name in names), key=run_order)
-    assert [p.name for p in ordered] == [
-        "2026-12-01-vm.json",
-        "2026-12-02-vm.json",
-        "2026-12-02-0735-vm.json",
-        "2026-12-02-2023-vm.json",
-    ]
+def test_a_run_is_saved_with_its_machine_once_and_one_row_a_line():
+    rows = [row("detail", "detail", 16, 400, 30), row("list", "list", 64, 300, 90)]
+    text = results_json(rows, {"host": "vm", "bcrypt": {"cpu_ms_per_check": 57.0}})
+    saved = json.loads(text)
+    assert saved["machine"]["host"] == "vm"
+    assert saved["rows"] == [r.to_json() for r in rows]
+    assert len(text.splitlines()) == 5 + len(rows)  # {, machine, rows: [, one line a row, ], }

@@ -8,7 +8,7 @@ from variants import build_app
 
 from app import HTTP_METHODS, load_spec
 from core.config import ConfigError, load_settings
-from core.cors import CorsMiddleware
+from web.cors import CorsMiddleware
 
 API = "/api/v1"
 ALLOWED = "https://app.example.com"

@@ -152,7 +152,7 @@ def test_unhandled_exception_is_an_enveloped_500_without_trace(client, monkeypat
 
 
 def test_error_inside_middleware_is_still_json(app, clean_db, monkeypatch):
-    from core import requests as request_context
+    from web import requests as request_context
 
     def explode(*_args, **_kwargs):
         raise RuntimeError("middleware bug")

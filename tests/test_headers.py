@@ -11,7 +11,7 @@ from ipaddress import ip_network
 import pytest
 from variants import build_app
 
-from core.headers import API_CSP
+from web.headers import API_CSP
 
 API = "/api/v1"
 ALWAYS = {"x-content-type-options": "nosniff", "x-frame-options": "DENY", "referrer-policy": "no-referrer"}
@@ -61,7 +61,7 @@ def test_a_handler_crash_carries_them(client, monkeypatch):
 
 
 def test_the_last_resort_500_carries_them(app, clean_db, monkeypatch):
-    from core import requests as request_context
+    from web import requests as request_context
 
     monkeypatch.setattr(request_context, "client_ip", lambda *_a, **_k: 1 / 0)
     with app.test_client(raise_server_exceptions=False) as client:

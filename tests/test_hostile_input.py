@@ -31,8 +31,8 @@ import pytest
 from jsonschema import Draft4Validator
 
 from app import HTTP_METHODS, load_spec
-from core.errors import STATUS_BY_CODE
 from core.tokens import AUDIENCE, ISSUER
+from web.errors import STATUS_BY_CODE
 
 SPEC = load_spec()
 API = "/api/v1"

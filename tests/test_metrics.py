@@ -13,7 +13,7 @@ from pathlib import Path
 from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
 
-from core.metrics import UNMATCHED, route_templates
+from web.metrics import UNMATCHED, route_templates
 
 ROOT = Path(__file__).resolve().parent.parent
 PROJECT_ROUTE = "/api/v1/projects/{projectId}"
@@ -172,7 +172,7 @@ def test_metrics_is_not_rate_limited_and_needs_no_token(client):
 
 
 def test_scrape_answers_quickly_when_the_broker_is_down(client, monkeypatch):
-    from celery_app import celery
+    from celery import current_app as celery
 
     # A port nobody listens on: the broker is "down" for this test only.
     monkeypatch.setitem(celery.conf, "broker_url", f"redis://127.0.0.1:{free_port()}/0")
@@ -192,7 +192,7 @@ def test_scrape_answers_quickly_when_the_broker_is_down(client, monkeypatch):
 MULTIPROCESS_SCRIPT = textwrap.dedent(
     """
     import os, sys
-    from core import metrics
+    from web import metrics
 
     children = []
     for worker in range(2):

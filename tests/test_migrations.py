@@ -11,7 +11,7 @@ from playhouse.schema_diff import diff_models
 
 import migrations
 from models import ALL_MODELS, db
-from models.db import init_db
+from store.database import init_db
 
 ROOT = Path(__file__).resolve().parent.parent
 # What only PostgreSQL has (pg_trgm search, migrations/0007); the models stay backend-neutral.

@@ -1,4 +1,4 @@
-"""core.operations: each handler runs on a request thread, on its own connection, after the session check."""
+"""web.operations: each handler runs on a request thread, on its own connection, after the session check."""
 
 from __future__ import annotations
 
@@ -11,11 +11,12 @@ from unittest.mock import patch
 import pytest
 
 import app as app_module
-from core import operations
-from core.errors import ApiError
-from core.operations import RequestThreadResolver, run_handler
+from core.errors import Conflict, DomainError
 from models.db import db
 from tests.variants import build_app
+from web import operations
+from web.errors import code_of
+from web.operations import RequestThreadResolver, run_handler
 
 request_id = contextvars.ContextVar("request_id", default=None)
 
@@ -59,9 +60,9 @@ def test_the_app_sizes_its_request_thread_pool_from_request_threads(settings, mo
 def test_the_connection_goes_back_even_when_the_handler_fails(app):
     def failing() -> None:
         assert not db.is_closed()
-        raise ApiError("CONFLICT", "no")
+        raise Conflict("no")
 
-    with pytest.raises(ApiError):
+    with pytest.raises(DomainError):
         run_handler(failing, {}, None)
     assert db.is_closed()
 
@@ -70,6 +71,6 @@ def test_a_dead_session_stops_the_request_before_the_handler(app):
     ran: list[bool] = []
     token_info = {"sub": str(uuid.uuid4()), "sid": str(uuid.uuid4()), "role": None}
 
-    with pytest.raises(ApiError) as refused:
+    with pytest.raises(DomainError) as refused:
         run_handler(lambda: ran.append(True), {}, token_info)
-    assert (refused.value.code, ran, db.is_closed()) == ("UNAUTHORIZED", [], True)
+    assert (code_of(refused.value), ran, db.is_closed()) == ("UNAUTHORIZED", [], True)

@@ -13,9 +13,9 @@ from collections.abc import Callable, Iterator
 from datetime import timedelta
 
 import pytest
+from celery import current_app as celery
 from kombu.exceptions import OperationalError as BrokerUnreachable
 
-from celery_app import celery
 from models import AuditLog, LoginThrottle, OneTimeToken, OutboxMessage, RefreshToken, Session, db
 from models.db import utcnow
 from services import audit, outbox

@@ -6,9 +6,10 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-import models.prepared
+import store.adapter
 from models import Milestone, Project
-from services import milestones, paging, projects
+from store import paging
+from tests.presented import milestones, projects
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -109,7 +110,7 @@ def test_reading_from_the_end_keeps_nulls_where_the_order_puts_them(project_owne
 def test_a_lists_queries_are_rendered_once_per_shape_not_per_request(project_owner, accounts, monkeypatch):
     """Rendered SQL is kept per shape (filters, order, end, deferred join): never per value, or the
     cache would grow with every user, page and search term."""
-    monkeypatch.setattr(models.prepared, "_BY_SHAPE", {})
+    monkeypatch.setattr(store.adapter, "_BY_SHAPE", {})
     monkeypatch.setattr(paging, "DEFERRED_JOIN_OFFSET", 4)
     other = accounts.create()
     for owner in (project_owner, other):
@@ -118,4 +119,4 @@ def test_a_lists_queries_are_rendered_once_per_shape_not_per_request(project_own
                 for page in range(1, 25):
                     projects.list_projects(owner.id, search=term, status="active", page=page, limit=limit)
     # one count, and a page from either end, plain or deferred
-    assert len(models.prepared._BY_SHAPE) == 5, sorted(map(str, models.prepared._BY_SHAPE))
+    assert len(store.adapter._BY_SHAPE) == 5, sorted(map(str, store.adapter._BY_SHAPE))

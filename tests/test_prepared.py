@@ -1,4 +1,4 @@
-"""models.prepared: a query rendered once returns what peewee itself returns, for any values."""
+"""store.adapter: a query rendered once returns what peewee itself returns, for any values."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ from datetime import UTC, date, datetime, timedelta, timezone
 import pytest
 
 from models import Milestone, Project, db
-from models.db import init_db
-from models.prepared import Prepared, Slot, insert, slots
-from services import milestones
+from store import milestones
+from store.adapter import Prepared, Slot, insert, slots
+from store.database import init_db
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 

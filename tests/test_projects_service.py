@@ -9,11 +9,11 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from core.errors import ApiError
+from core.errors import DomainError
 from models import Milestone, OutboxMessage, Project, db
-from models.db import is_postgres
-from services import milestones, projects
-from services.paging import meta
+from store.database import is_postgres
+from tests.presented import meta, milestones, projects
+from web.errors import code_of
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 PROJECT_SORTS = ["name", "createdAt", "updatedAt", "status"]
@@ -35,10 +35,10 @@ def stranger(accounts):
     return accounts.create()
 
 
-def raises(code: str, call, *args, **kwargs) -> ApiError:
-    with pytest.raises(ApiError) as caught:
+def raises(code: str, call, *args, **kwargs) -> DomainError:
+    with pytest.raises(DomainError) as caught:
         call(*args, **kwargs)
-    assert caught.value.code == code, caught.value.message
+    assert code_of(caught.value) == code, caught.value.message
     return caught.value
 
 
@@ -125,7 +125,7 @@ def test_empty_list_has_zero_pages(owner):
 
 def test_unknown_sort_key_is_a_validation_error(owner):
     error = raises("VALIDATION_ERROR", projects.list_projects, owner.id, sort="-owner")
-    assert error.details[0]["field"] == "query.sort"
+    assert error.field == "query.sort"
 
 
 def test_status_filter(owner):
@@ -433,7 +433,7 @@ def test_impossible_due_date_is_a_validation_error(owner):
         project["id"],
         {"title": "M", "dueDate": "2026-02-30"},
     )
-    assert error.details[0]["field"] == "body.dueDate"
+    assert error.field == "body.dueDate"
 
 
 def test_delete_all_owned_by_removes_only_that_users_projects(owner, stranger):
@@ -452,7 +452,7 @@ def test_delete_waits_for_a_milestone_being_added_and_then_conflicts(owner):
     import threading
 
     from models import db
-    from services.tx import writing
+    from store.database import writing
 
     project = projects.create_project(owner.id, {"name": "P"})
     holding, go_on, outcome = threading.Event(), threading.Event(), {}
@@ -460,7 +460,7 @@ def test_delete_waits_for_a_milestone_being_added_and_then_conflicts(owner):
     def add_slowly():
         try:
             with writing():
-                projects.find_owned(owner.id, project["id"], lock=True, share=True)
+                projects.owned(owner.id, project["id"], lock="share")
                 holding.set()
                 go_on.wait(5)
                 milestones.create_milestone(owner.id, project["id"], {"title": "late"})
@@ -471,8 +471,8 @@ def test_delete_waits_for_a_milestone_being_added_and_then_conflicts(owner):
         try:
             projects.delete_project(owner.id, project["id"])
             outcome["deleted"] = True
-        except ApiError as error:
-            outcome["code"] = error.code
+        except DomainError as error:
+            outcome["code"] = code_of(error)
         finally:
             db.close()
 

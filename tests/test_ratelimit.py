@@ -26,9 +26,9 @@ from limits import parse
 from variants import build_app
 
 from app import HTTP_METHODS, load_spec
-from core import ratelimit
-from core.ratelimit import Budget, MemoryWindows, RedisWindows, open_store, tightest
 from core.tokens import issue_access_token
+from web import ratelimit
+from web.ratelimit import Budget, MemoryWindows, RedisWindows, open_store, tightest
 
 API = "/api/v1"
 PROXY = ("10.0.0.1", 40000)  # a trusted proxy: its X-Forwarded-For names the caller

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 
-from models.db import make_database
+from store.database import make_database
 
 
 def test_connecting_waits_out_a_writer_instead_of_failing_to_switch_to_wal(tmp_path):

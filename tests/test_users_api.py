@@ -8,7 +8,7 @@ import uuid
 import pytest
 from test_auth_api import API, NEW_PASSWORD, PASSWORD, assert_error, bearer, login, me, refresh, registered
 
-from core.errors import ApiError
+from core.errors import InvalidInput
 from models import Milestone, Project, Session, User
 from services import accounts as accounts_service
 
@@ -182,9 +182,9 @@ def test_promote_an_existing_user_keeps_their_password(client):
     ],
 )
 def test_create_admin_refuses_what_the_api_would(clean_db, email, password, name, field):
-    with pytest.raises(ApiError) as raised:
+    with pytest.raises(InvalidInput) as raised:
         accounts_service.create_or_promote_admin(email, password, name)
-    assert raised.value.details[0]["field"] == field
+    assert raised.value.field == field
     assert User.select().count() == 0
 
 

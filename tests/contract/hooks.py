@@ -72,7 +72,8 @@ _db_lock = threading.Lock()
 
 def _database():
     """The app's database: already initialised in-process, from DATABASE_URL in the CLI run."""
-    from models.db import db, init_db
+    from models.db import db
+    from store.database import init_db
 
     with _db_lock:
         if db.obj is None:

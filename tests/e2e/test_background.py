@@ -24,7 +24,7 @@ import redis
 
 from e2e.conftest import ROOT, RedisServer, Service, SmtpSink, child_pids, start_worker, wait_until
 from models import AuditLog, OutboxMessage, User, db
-from models.db import init_db
+from store.database import init_db
 
 pytestmark = [pytest.mark.e2e, pytest.mark.redis_only]
 
@@ -284,7 +284,8 @@ def test_a_whole_worker_killed_mid_task_is_rerun_by_the_relay_once(
 ROLLBACK_SCRIPT = """
 import sys
 from core.config import get_settings
-from models.db import db, init_db
+from models.db import db
+from store.database import init_db
 from services import audit
 
 init_db(get_settings().database_url)

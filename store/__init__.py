@@ -1,0 +1,1 @@
+"""Data access: the only place SQL is built, one module per aggregate."""

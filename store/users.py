@@ -1,0 +1,171 @@
+"""Users and what authenticates them: sessions, refresh tokens and the login throttle."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from peewee import Case, IntegrityError
+
+from core.errors import EmailTaken
+from models import LoginThrottle, RefreshToken, Session, User
+from store.adapter import Prepared, Slot, insert, slots
+
+# Users ----------------------------------------------------------------------------------------
+
+
+def _live_with_email(email: Any) -> Any:
+    return (User.email == email) & User.deleted_at.is_null()
+
+
+def live_by_email(email: str) -> User | None:
+    return User.get_or_none(_live_with_email(email))
+
+
+def live_by_id(user_id: Any) -> User | None:
+    return User.get_or_none((User.id == user_id) & User.deleted_at.is_null()) if user_id else None
+
+
+def by_id(user_id: Any) -> User:
+    return User.get_by_id(user_id)
+
+
+def add(email: str, password_hash: str, name: str, now: datetime, role: str = "user") -> User:
+    """Insert a user. Raises EmailTaken when a live user has the email (the unique index decides races)."""
+    try:
+        return User.create(
+            email=email, password_hash=password_hash, name=name, role=role, created_at=now, updated_at=now
+        )
+    except IntegrityError:
+        raise EmailTaken() from None
+
+
+def update(user_id: Any, now: datetime, **values: Any) -> User:
+    """Set ``values`` and move ``updated_at``; the user as stored now."""
+    User.update(updated_at=now, **values).where(User.id == user_id).execute()
+    return User.get_by_id(user_id)
+
+
+def soft_delete(user_id: Any, now: datetime) -> None:
+    User.update(deleted_at=now, updated_at=now).where(User.id == user_id).execute()
+
+
+# Sessions and refresh tokens ------------------------------------------------------------------
+
+# The one query every authenticated request runs (rendered once: store/adapter.py).
+LIVE_SESSION_ROLE = Prepared(
+    lambda: (
+        Session.select(User.role)
+        .join(User)
+        .where(
+            (Session.id == Slot("session"))
+            & (Session.user == Slot("user"))
+            & Session.revoked_at.is_null()
+            & (Session.expires_at > Slot("now"))
+            & User.deleted_at.is_null()
+        )
+    )
+)
+TOKEN_WITH_SESSION = Prepared(
+    lambda: (
+        RefreshToken.select(RefreshToken, Session, User)
+        .join(Session)
+        .join(User)
+        .where(RefreshToken.token_hash == Slot("token_hash"))
+    )
+)
+ROTATE_TOKEN = Prepared(
+    lambda: RefreshToken.update(slots(RefreshToken.used_at)).where(
+        (RefreshToken.id == Slot("id")) & RefreshToken.used_at.is_null()
+    )
+)
+TOUCH_SESSION = Prepared(lambda: Session.update(slots(Session.last_used_at)).where(Session.id == Slot("id")))
+
+
+def live_session_role(user_id: str, session_id: str, now: datetime) -> str | None:
+    """The user's role if the session is neither revoked nor expired and the user is live; else None."""
+    return LIVE_SESSION_ROLE.scalar(session=session_id, user=user_id, now=now)
+
+
+def add_session(user: User, now: datetime, ttl: timedelta, ip: str | None, user_agent: str | None) -> Session:
+    session = Session(user=user, created_at=now, last_used_at=now, expires_at=now + ttl, ip=ip, user_agent=user_agent)
+    return insert(session)
+
+
+def add_refresh_token(session: Session, token_hash: str, now: datetime) -> None:
+    insert(RefreshToken(session=session, token_hash=token_hash, created_at=now))
+
+
+def refresh_token_with_session(token_hash: str) -> RefreshToken | None:
+    """The refresh token with its session and the session's user attached."""
+    return TOKEN_WITH_SESSION.first(token_hash=token_hash)
+
+
+def rotate(token: RefreshToken, now: datetime) -> bool:
+    """Mark the token used and touch its session; False if another request used it first."""
+    if not ROTATE_TOKEN.execute(id=token.id, used_at=now):
+        return False
+    TOUCH_SESSION.execute(id=token.session_id, last_used_at=now)
+    return True
+
+
+def revoke_sessions(user_id: Any, now: datetime, keep: str | None = None) -> int:
+    """End every live session of the user (but ``keep``)."""
+    query = Session.update(revoked_at=now).where((Session.user == user_id) & Session.revoked_at.is_null())
+    if keep:
+        query = query.where(Session.id != keep)
+    return query.execute()
+
+
+def revoke_session(session_id: str, now: datetime, user_id: str | None = None) -> bool:
+    """End one live session (of ``user_id``, if given); False if it was already over or not theirs."""
+    query = Session.update(revoked_at=now).where(
+        (Session.id == session_id) & Session.revoked_at.is_null() & (Session.expires_at > now)
+    )
+    if user_id:
+        query = query.where(Session.user == user_id)
+    return bool(query.execute())
+
+
+def live_sessions(user_id: Any, now: datetime) -> list[Session]:
+    """The user's live sessions, most recently used first."""
+    return list(
+        Session.select()
+        .where((Session.user == user_id) & Session.revoked_at.is_null() & (Session.expires_at > now))
+        .order_by(Session.last_used_at.desc(), Session.id)
+    )
+
+
+# The login throttle ---------------------------------------------------------------------------
+
+
+def count_attempt(email: str, now: datetime, window: timedelta) -> LoginThrottle:
+    """Add one attempt to the email's window (a new window if the last one or its lock is over) and
+    return the row as it stands. Call inside a write transaction: the count and the read are one step."""
+    restart = (LoginThrottle.window_started_at <= now - window) | (LoginThrottle.locked_until <= now)
+    LoginThrottle.insert(email=email, failures=1, window_started_at=now).on_conflict(
+        conflict_target=[LoginThrottle.email],
+        update={
+            LoginThrottle.failures: Case(None, [(restart, 1)], LoginThrottle.failures + 1),
+            LoginThrottle.window_started_at: Case(None, [(restart, now)], LoginThrottle.window_started_at),
+            LoginThrottle.locked_until: Case(None, [(restart, None)], LoginThrottle.locked_until),
+        },
+    ).execute()
+    return LoginThrottle.get(LoginThrottle.email == email)
+
+
+def lock_if_reached(email: str, max_attempts: int, until: datetime) -> bool:
+    """Lock the email until ``until`` once ``max_attempts`` are counted; True if this call locked it."""
+    return bool(
+        LoginThrottle.update(locked_until=until)
+        .where(
+            (LoginThrottle.email == email)
+            & (LoginThrottle.failures >= max_attempts)
+            & LoginThrottle.locked_until.is_null()
+        )
+        .execute()
+    )
+
+
+def clear_throttle(email: str) -> None:
+    LoginThrottle.delete().where(LoginThrottle.email == email).execute()

@@ -1,0 +1,1 @@
+"""The web edge: ASGI middleware, request validation, bearer checks and the error envelope."""
