@@ -113,7 +113,7 @@ def create_app(settings: Settings | None = None) -> AsyncApp:
         strict_validation=True,
         validate_responses=settings.validate_responses,
         validator_map=VALIDATOR_MAP,
-        # Handlers run on REQUEST_THREADS threads, each with its own connection (core/operations.py).
+        # Handlers run on REQUEST_THREADS threads, each with its own connection (web/operations.py).
         resolver=RequestThreadResolver(settings.request_threads),
         # The UI reads SPEC_JSON_PATH; SpecDocumentsMiddleware serves it (and its .yaml twin) as written,
         # where Connexion would serve a re-resolved, $ref-less copy rebuilt on every request.

@@ -1,6 +1,6 @@
 """The benchmark's pure parts: wrk data files, wrk output, the seed's targets, verdicts, the table.
 
-Kept free of I/O so that ``tests/test_bench_harness.py`` checks them in CI in milliseconds
+Kept free of I/O so that ``tests/unit/test_bench_harness.py`` checks them in CI in milliseconds
 (the benchmark itself is too heavy for CI; ``make bench`` runs it).
 """
 

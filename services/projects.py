@@ -46,7 +46,7 @@ def list_projects(
     sort: str = DEFAULT_SORT,
 ) -> Page:
     """One page of the caller's live projects. Raises InvalidInput for an unknown sort key."""
-    return store.page_owned(user_id, page=page, limit=limit, sort=sort, search=search, status=status)
+    return store.page_of(user_id, page=page, limit=limit, sort=sort, search=search, status=status)
 
 
 def detail(project: Project) -> ProjectDetail:

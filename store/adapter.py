@@ -1,5 +1,5 @@
 """Every use of peewee's private API, in one place: hot queries rendered once, and the pool and
-SQLite connection tweaks. ``tests/test_adapter.py`` pins each private name this module relies on.
+SQLite connection tweaks. ``tests/unit/test_adapters.py`` pins each private name this module relies on.
 
 Hot queries rendered to SQL once, then run with each request's values.
 

@@ -14,7 +14,7 @@ from peewee import Expression, Select
 
 from models import Milestone, Project
 from models.db import utcnow
-from store.adapter import Prepared, Slot
+from store.adapter import Prepared, Slot, insert
 from store.database import locked
 from store.paging import Listing, Page, SortKey, ordering, paginate
 from store.projects import owned_by, parse_id
@@ -68,8 +68,9 @@ def page_of(project: Project, *, page: int, limit: int, sort: str, status: str |
 
 
 def add(project: Project, title: str, description: str | None, due_date: date | None, status: str) -> Milestone:
+    """Insert a milestone into the (locked) project."""
     now = utcnow()
-    return Milestone.create(
+    milestone = Milestone(
         created_at=now,
         updated_at=now,
         project=project.id,
@@ -78,6 +79,7 @@ def add(project: Project, title: str, description: str | None, due_date: date | 
         due_date=due_date,
         status=status,
     )
+    return insert(milestone)
 
 
 def update(milestone: Milestone, values: Mapping[str, Any]) -> Milestone:

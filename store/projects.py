@@ -72,7 +72,7 @@ def _search(slot: str) -> Expression:
     return contains(Project.name, slot) | contains(Project.description, slot)
 
 
-def page_owned(
+def page_of(
     user_id: Any, *, page: int, limit: int, sort: str, search: str | None = None, status: str | None = None
 ) -> Page:
     """One page of the caller's live projects. Raises InvalidInput for an unknown sort key."""

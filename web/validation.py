@@ -7,7 +7,7 @@ duplicate keys, NaN/Infinity and absurd nesting are 400s, never 500s.
 
 The one module that touches Connexion's private API (the validators' ``_parse``, ``_validate``,
 ``_validator`` and ``_nullable``: Connexion's documented way to customise validation is to
-subclass them); ``tests/test_adapters.py`` pins each name.
+subclass them); ``tests/unit/test_adapters.py`` pins each name.
 """
 
 from __future__ import annotations

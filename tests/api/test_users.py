@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from test_auth_api import API, NEW_PASSWORD, PASSWORD, assert_error, bearer, login, me, refresh, registered
+from test_auth import API, NEW_PASSWORD, PASSWORD, assert_error, bearer, login, me, refresh, registered
 
 from core.errors import InvalidInput
 from models import Milestone, Project, Session, User

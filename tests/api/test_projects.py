@@ -8,7 +8,7 @@ import uuid
 import pytest
 
 from models import Milestone, OutboxMessage
-from tests.test_projects_service import PROJECT_KEYS, expected_order, seed_projects
+from tests.services.test_projects_service import PROJECT_KEYS, expected_order, seed_projects
 
 BASE = "/api/v1/projects"
 

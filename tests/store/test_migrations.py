@@ -13,7 +13,7 @@ import migrations
 from models import ALL_MODELS, db
 from store.database import init_db
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 # What only PostgreSQL has (pg_trgm search, migrations/0007); the models stay backend-neutral.
 POSTGRES_ONLY_INDEXES = {"projects_search_trgm"}
 POSTGRES_ONLY_COLUMNS = {("projects", "search_text")}

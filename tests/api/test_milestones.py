@@ -6,8 +6,8 @@ import uuid
 
 import pytest
 
-from tests.test_projects_api import add_milestone, create, error_of
-from tests.test_projects_service import MILESTONE_KEYS, expected_order, seed_milestones
+from tests.api.test_projects import add_milestone, create, error_of
+from tests.services.test_projects_service import MILESTONE_KEYS, expected_order, seed_milestones
 
 BASE = "/api/v1/projects"
 

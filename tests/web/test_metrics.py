@@ -15,7 +15,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from web.metrics import UNMATCHED, route_templates
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 PROJECT_ROUTE = "/api/v1/projects/{projectId}"
 
 
