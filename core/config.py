@@ -15,6 +15,8 @@ from urllib.parse import urlsplit
 
 from limits import parse_many
 
+from core.keys import SigningKeyError, load_keys, parse_key_paths
+
 ROOT = Path(__file__).resolve().parent.parent
 VAR_DIR = ROOT / "var"
 VERSION = "1.0.0"
@@ -96,6 +98,13 @@ def _networks(name: str, raw: str) -> tuple[ipaddress.IPv4Network | ipaddress.IP
         raise ConfigError(f"{name}: {exc}") from None
 
 
+def _key_paths(raw: str) -> tuple[tuple[str, str], ...]:
+    try:
+        return parse_key_paths(raw)
+    except SigningKeyError as exc:
+        raise ConfigError(str(exc)) from None
+
+
 def default_sqlite_url() -> str:
     return f"sqlite:///{VAR_DIR / 'cairn.db'}"
 
@@ -161,6 +170,8 @@ class Settings:
     task_retry_backoff: int = 2
     outbox_lease_seconds: int = 300
     outbox_relay_seconds: int = 5
+    jwt_signing_keys: tuple[tuple[str, str], ...] = ()  # (kid, path) pairs; the first signs (core.keys)
+    refresh_reuse_grace_seconds: int = 10
 
     @property
     def is_production(self) -> bool:
@@ -194,6 +205,12 @@ class Settings:
             raise ConfigError("WEB_CONCURRENCY must be at least 1")
         if self.request_threads < 1:
             raise ConfigError("REQUEST_THREADS must be at least 1")
+        if self.refresh_reuse_grace_seconds < 0:
+            raise ConfigError("REFRESH_REUSE_GRACE_SECONDS must be 0 (off) or more")
+        try:
+            load_keys(self.jwt_signing_keys)  # an unreadable, malformed or public-only key stops start-up
+        except SigningKeyError as exc:
+            raise ConfigError(str(exc)) from None
         return self
 
 
@@ -240,6 +257,8 @@ def load_settings(environ: os._Environ | dict | None = None) -> Settings:
         task_retry_backoff=_int("TASK_RETRY_BACKOFF_SECONDS", get("TASK_RETRY_BACKOFF_SECONDS", "2")),
         outbox_lease_seconds=_int("OUTBOX_LEASE_SECONDS", get("OUTBOX_LEASE_SECONDS", "300")),
         outbox_relay_seconds=_int("OUTBOX_RELAY_SECONDS", get("OUTBOX_RELAY_SECONDS", "5")),
+        jwt_signing_keys=_key_paths(get("JWT_SIGNING_KEYS")),
+        refresh_reuse_grace_seconds=_int("REFRESH_REUSE_GRACE_SECONDS", get("REFRESH_REUSE_GRACE_SECONDS", "10")),
     ).check()
 
 

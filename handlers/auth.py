@@ -70,10 +70,11 @@ def refresh(body: dict | None = None) -> Reply:
     return {"tokens": _tokens_json(tokens)}, 200, _with_cookie(tokens)
 
 
-def logout(user: str, token_info: dict) -> Reply:
-    """End the caller's session and clear the cookie."""
-    auth.logout(user, token_info["sid"])
-    return None, 204, {"Set-Cookie": _cookie("", 0)}
+def logout(user: str, token_info: dict, body: dict | None = None) -> Reply:
+    """End this session, the others or all; clear the cookie unless this session stays."""
+    scope = (body or {}).get("scope", "local")
+    auth.logout(user, token_info["sid"], scope)
+    return None, 204, {} if scope == "others" else {"Set-Cookie": _cookie("", 0)}
 
 
 def forgot_password(body: dict) -> Reply:

@@ -3,7 +3,7 @@ one-time tokens (email verification, password reset) and login throttles."""
 
 from __future__ import annotations
 
-from peewee import CharField, ForeignKeyField, IntegerField, fn
+from peewee import CharField, ForeignKeyField, IntegerField, UUIDField, fn
 
 from models.db import BaseModel, TimestampedModel, UTCDateTimeField, utcnow
 
@@ -50,6 +50,7 @@ class RefreshToken(BaseModel):
     token_hash = CharField(max_length=64, unique=True)
     created_at = UTCDateTimeField(default=utcnow)
     used_at = UTCDateTimeField(null=True)
+    parent_id = UUIDField(null=True, unique=True)  # the token this one replaced (None: a session's first)
 
     class Meta:
         table_name = "refresh_tokens"

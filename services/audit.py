@@ -18,6 +18,8 @@ ACTIONS = (
     "auth.login_failed",
     "auth.account_locked",
     "auth.logout",
+    "auth.logout_others",
+    "auth.logout_global",
     "auth.token_reuse_detected",
     "auth.password_reset_requested",
     "auth.password_reset",

@@ -13,11 +13,19 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from core.config import get_settings
 from core.errors import AccountLocked, EmailTaken, InvalidCredentials, InvalidInput, InvalidToken, NotAuthenticated
 from core.logs import client_ip_var, user_agent_var
 from core.passwords import dummy_hash, hash_password, too_long, verify_password
 from core.text import trim
-from core.tokens import ACCESS_TOKEN_TTL, REFRESH_TOKEN_TTL, hash_token, issue_access_token, new_opaque_token
+from core.tokens import (
+    ACCESS_TOKEN_TTL,
+    REFRESH_TOKEN_TTL,
+    derived_token,
+    hash_token,
+    issue_access_token,
+    new_opaque_token,
+)
 from models import RefreshToken, Session, User
 from models.db import utcnow
 from services import audit, emails, one_time_tokens
@@ -173,33 +181,61 @@ def _reuse_detected(token: RefreshToken, now: datetime) -> NotAuthenticated:
 def refresh(refresh_token: str | None) -> Tokens:
     """Rotate a refresh token: the presented one stops working, the new one keeps the session's expiry.
 
-    Raises NotAuthenticated for a missing, unknown, rotated, expired or revoked token; a rotated
-    one presented again also revokes its whole session (reuse detection).
+    A token rotated less than ``REFRESH_REUSE_GRACE_SECONDS`` ago whose replacement is still
+    unused (two tabs refreshing at once) gets that same replacement again, and the session lives.
+    Raises NotAuthenticated for a missing, unknown, expired or revoked token; a rotated one
+    presented again past the grace, or two or more rotations old, also revokes its whole session.
     """
     if not refresh_token:
         raise NotAuthenticated("A refresh token is required")
     now = clock()
-    token = users.refresh_token_with_session(hash_token(refresh_token))
+    token_hash = hash_token(refresh_token)
+    token = _live_refresh_token(token_hash, now)
+    if token.used_at is None:
+        with writing():
+            if users.rotate(token, now):
+                return _tokens(token.session, _replacement(token, now), now)
+        token = _live_refresh_token(token_hash, now)  # a concurrent request rotated it first
+    if _within_grace(token, now) and users.unused_child(token) is not None:
+        return _tokens(token.session, derived_token("refresh", token.id), now)
+    raise _reuse_detected(token, now)
+
+
+def _live_refresh_token(token_hash: str, now: datetime) -> RefreshToken:
+    token = users.refresh_token_with_session(token_hash)
     if token is None:
         raise NotAuthenticated(INVALID_REFRESH)
     session = token.session
     if session.revoked_at or session.expires_at <= now or session.user.deleted_at:
         raise NotAuthenticated(INVALID_REFRESH)
-    if token.used_at:
-        raise _reuse_detected(token, now)
-    with writing():
-        if users.rotate(token, now):
-            return _tokens(session, _new_refresh_token(session, now), now)
-    # A concurrent request rotated the same token first: that is reuse too.
-    raise _reuse_detected(token, now)
+    return token
 
 
-def logout(user_id: str, session_id: str) -> None:
-    """End the caller's session: its access and refresh tokens stop working."""
+def _replacement(parent: RefreshToken, now: datetime) -> str:
+    """The token that replaces ``parent``: derived from its id, so it can be handed out again in the grace."""
+    token = derived_token("refresh", parent.id)
+    users.add_refresh_token(parent.session, hash_token(token), now, parent_id=parent.id)
+    return token
+
+
+def _within_grace(token: RefreshToken, now: datetime) -> bool:
+    grace = get_settings().refresh_reuse_grace_seconds
+    return grace > 0 and token.used_at is not None and now - token.used_at <= timedelta(seconds=grace)
+
+
+def logout(user_id: str, session_id: str, scope: str = "local") -> None:
+    """End sessions of the caller: ``local`` this one, ``others`` all but this one, ``global`` all.
+    Their access and refresh tokens stop working."""
     now = clock()
     with writing():
-        users.revoke_session(session_id, now, user_id)
-        audit.record("auth.logout", user_id, "session", session_id, {"sessionId": session_id})
+        if scope == "local":
+            users.revoke_session(session_id, now, user_id)
+            audit.record("auth.logout", user_id, "session", session_id, {"sessionId": session_id})
+            return
+        ended = users.revoke_sessions(user_id, now, keep=session_id if scope == "others" else None)
+        audit.record(
+            f"auth.logout_{scope}", user_id, "user", user_id, {"sessionId": session_id, "sessionsEnded": ended}
+        )
 
 
 # Password reset and email verification -------------------------------------------------------

@@ -12,14 +12,10 @@ single use, even under concurrent requests.
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 from datetime import datetime, timedelta
 from uuid import UUID
 
-from core.config import get_settings
-from core.tokens import hash_token
+from core.tokens import derived_token, hash_token
 from models import OutboxMessage
 from models.db import utcnow
 from store import one_time_tokens as store
@@ -31,9 +27,7 @@ TTL = {VERIFY_EMAIL: timedelta(hours=24), RESET_PASSWORD: timedelta(minutes=60)}
 
 def derive(outbox_id: UUID | str) -> str:
     """The link token for an outbox row (deterministic, unguessable without JWT_SECRET)."""
-    key = get_settings().jwt_secret.encode("utf-8")
-    digest = hmac.new(key, f"one-time:{UUID(str(outbox_id))}".encode(), hashlib.sha256).digest()
-    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+    return derived_token("one-time", UUID(str(outbox_id)))
 
 
 def issue_for(message: OutboxMessage, purpose: str, user_id: UUID | str) -> str:

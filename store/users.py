@@ -92,8 +92,13 @@ def add_session(user: User, now: datetime, ttl: timedelta, ip: str | None, user_
     return insert(session)
 
 
-def add_refresh_token(session: Session, token_hash: str, now: datetime) -> None:
-    insert(RefreshToken(session=session, token_hash=token_hash, created_at=now))
+def add_refresh_token(session: Session, token_hash: str, now: datetime, parent_id: Any = None) -> None:
+    insert(RefreshToken(session=session, token_hash=token_hash, created_at=now, parent_id=parent_id))
+
+
+def unused_child(token: RefreshToken) -> RefreshToken | None:
+    """The token that replaced ``token``, if it has not been rotated in its turn."""
+    return RefreshToken.get_or_none((RefreshToken.parent_id == token.id) & RefreshToken.used_at.is_null())
 
 
 def refresh_token_with_session(token_hash: str) -> RefreshToken | None:

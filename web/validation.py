@@ -6,7 +6,7 @@ problem, as a string. These subclasses collect all of them as
 duplicate keys, NaN/Infinity and absurd nesting are 400s, never 500s.
 
 The one module that touches Connexion's private API (the validators' ``_parse``, ``_validate``,
-``_validator`` and ``_nullable``: Connexion's documented way to customise validation is to
+``_validator``, ``_nullable`` and ``_required``: Connexion's documented way to customise validation is to
 subclass them); ``tests/unit/test_adapters.py`` pins each name.
 """
 
@@ -85,18 +85,23 @@ def _reject_lone_surrogates(value: t.Any) -> None:
         raise ValueError("body is not valid Unicode: a \\u escape is an unpaired surrogate") from None
 
 
+ABSENT = object()  # no body at all, as opposed to a JSON ``null``
+
+
 class BodyValidator(JSONRequestBodyValidator):
     async def _parse(self, stream: t.AsyncGenerator[bytes, None], scope: t.Any) -> t.Any:  # noqa: ARG002 - Connexion's signature
         raw = b"".join([chunk async for chunk in stream])
         if not raw:
-            return None
+            return None if self._nullable else ABSENT
         try:
             return parse_json(raw)
         except ValueError as exc:
             raise ValidationProblem([{"field": "body", "message": str(exc)}]) from None
 
     def _validate(self, body: t.Any) -> None:
-        if body is None and not self._nullable:
+        if body is ABSENT and not self._required:  # an optional body left out
+            return
+        if body is None or body is ABSENT:
             raise ValidationProblem([{"field": "body", "message": "a JSON body is required"}])
         errors = list(self._validator.iter_errors(body))
         if errors:

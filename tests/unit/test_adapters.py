@@ -56,3 +56,4 @@ def test_connexion_body_validators_keep_their_schema_validator_and_nullable_flag
     )
     assert hasattr(validator, "_validator")
     assert validator._nullable is True
+    assert validator._required is False

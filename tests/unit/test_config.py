@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 
 import pytest
@@ -147,3 +148,50 @@ def test_a_containers_cpu_quota_caps_the_cores(monkeypatch, tmp_path, cpu_max, c
     monkeypatch.setattr("os.sched_getaffinity", lambda _pid: set(range(32)))
     settings = load_settings({})
     assert (settings.bcrypt_concurrency, settings.web_concurrency) == (cores, cores + 1)
+
+
+def _pem(key) -> bytes:
+    from cryptography.hazmat.primitives import serialization
+
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+
+
+@pytest.mark.parametrize(
+    ("content", "problem"),
+    [
+        (None, "unreadable"),
+        (b"-----BEGIN PRIVATE KEY-----\nnot base64\n-----END PRIVATE KEY-----\n", "not an unencrypted PEM private key"),
+        ("public", "not an unencrypted PEM private key"),
+        ("rsa", "must be EC P-256 (ES256) or Ed25519 (EdDSA)"),
+        ("p384", "must be EC P-256 (ES256) or Ed25519 (EdDSA)"),
+    ],
+)
+def test_a_bad_signing_key_stops_start_up_naming_the_variable(tmp_path, content, problem):
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+    path = tmp_path / "key.pem"
+    if content == "public":
+        public = ec.generate_private_key(ec.SECP256R1()).public_key()
+        content = public.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    elif content == "rsa":
+        content = _pem(rsa.generate_private_key(public_exponent=65537, key_size=2048))
+    elif content == "p384":
+        content = _pem(ec.generate_private_key(ec.SECP384R1()))
+    if content is not None:
+        path.write_bytes(content)
+    with pytest.raises(ConfigError, match=f"JWT_SIGNING_KEYS.*{re.escape(problem)}"):
+        load_settings({"APP_ENV": "production", "JWT_SECRET": "x" * 40, "JWT_SIGNING_KEYS": f"k1={path}"})
+
+
+@pytest.mark.parametrize("raw", ["k1", "=path", "k1=", "k1=a,k1=b"])
+def test_malformed_signing_key_lists_are_refused(raw):
+    with pytest.raises(ConfigError, match="JWT_SIGNING_KEYS"):
+        load_settings({"JWT_SIGNING_KEYS": raw})
+
+
+def test_a_negative_reuse_grace_is_refused():
+    with pytest.raises(ConfigError, match="REFRESH_REUSE_GRACE_SECONDS"):
+        load_settings({"REFRESH_REUSE_GRACE_SECONDS": "-1"})
