@@ -33,11 +33,13 @@ def list_audit_logs(
     token_info: dict,  # noqa: ARG001 - read by admin_only
     action: str | None = None,
     userId: str | None = None,
-    page: int = 1,
+    page: int | None = None,
     limit: int = 20,
+    cursor: str | None = None,
 ) -> Reply:
     """Every user's security events, newest first, optionally of one action and about one user."""
-    return page_json(audit.list_events(user_id=userId, action=action, page=page, limit=limit), audit_json), 200
+    found = audit.list_events(user_id=userId, action=action, page=page, limit=limit, cursor=cursor)
+    return page_json(found, audit_json), 200
 
 
 @admin_only

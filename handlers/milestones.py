@@ -11,10 +11,16 @@ Reply = tuple[Any, int, dict[str, str]]
 
 
 def list_milestones(
-    user: str, projectId: str, page: int = 1, limit: int = 20, status: str | None = None, sort: str = "dueDate"
+    user: str,
+    projectId: str,
+    page: int | None = None,
+    limit: int = 20,
+    status: str | None = None,
+    sort: str | None = None,
+    cursor: str | None = None,
 ) -> Reply:
-    """One page of a project's milestones."""
-    found = milestones.list_milestones(user, projectId, page=page, limit=limit, status=status, sort=sort)
+    """One page of a project's milestones, by number or after a cursor."""
+    found = milestones.list_milestones(user, projectId, page=page, limit=limit, status=status, sort=sort, cursor=cursor)
     return page_json(found, milestone_json), 200, {}
 
 

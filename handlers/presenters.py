@@ -16,13 +16,11 @@ from store.paging import Page
 
 
 def page_json(page: Page, item_json: Callable[[Any], dict[str, Any]]) -> dict[str, Any]:
-    """``{data, meta}``: one page of a list, with its exact total."""
-    meta = {
-        "total": page.total,
-        "page": page.page,
-        "limit": page.limit,
-        "totalPages": math.ceil(page.total / page.limit),
-    }
+    """``{data, meta}``: one page of a list with the cursor to the next; a numbered page also has
+    its exact total (a page after a cursor counts nothing)."""
+    meta: dict[str, Any] = {"limit": page.limit, "nextCursor": page.cursor}
+    if page.page is not None:
+        meta |= {"total": page.total, "page": page.page, "totalPages": math.ceil(page.total / page.limit)}
     return {"data": [item_json(row) for row in page.rows], "meta": meta}
 
 

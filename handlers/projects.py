@@ -12,14 +12,15 @@ Reply = tuple[Any, int, dict[str, str]]
 
 def list_projects(
     user: str,
-    page: int = 1,
+    page: int | None = None,
     limit: int = 20,
     search: str | None = None,
     status: str | None = None,
-    sort: str = "-createdAt",
+    sort: str | None = None,
+    cursor: str | None = None,
 ) -> Reply:
-    """One page of the caller's projects."""
-    found = projects.list_projects(user, page=page, limit=limit, search=search, status=status, sort=sort)
+    """One page of the caller's projects, by number or after a cursor."""
+    found = projects.list_projects(user, page=page, limit=limit, search=search, status=status, sort=sort, cursor=cursor)
     return page_json(found, project_json), 200, {}
 
 

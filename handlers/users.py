@@ -40,6 +40,7 @@ def revoke_session(user: str, sessionId: str) -> Reply:
     return None, 204
 
 
-def list_my_audit_logs(user: str, page: int = 1, limit: int = 20) -> Reply:
+def list_my_audit_logs(user: str, page: int | None = None, limit: int = 20, cursor: str | None = None) -> Reply:
     """Events the caller caused or that concern their account, newest first."""
-    return page_json(audit.list_events(user_id=user, page=page, limit=limit), audit_json), 200
+    found = audit.list_events(user_id=user, page=page, limit=limit, cursor=cursor, scope=f"audit:{user}")
+    return page_json(found, audit_json), 200

@@ -8,7 +8,7 @@ from typing import Any
 from core.logs import client_ip_var, request_id_var, user_agent_var
 from models import OutboxMessage
 from models.db import utcnow
-from services import outbox
+from services import listing, outbox
 from store import audit as store
 from store.paging import Page
 
@@ -58,6 +58,22 @@ def write(message: OutboxMessage) -> None:
     store.add_once(message.id, json.loads(message.payload))
 
 
-def list_events(*, page: int = 1, limit: int = 20, user_id: Any = None, action: str | None = None) -> Page:
-    """One page of audit rows, newest first: those about ``user_id`` (as actor or target user), of ``action``."""
-    return store.page_of(page=page, limit=limit, user_id=user_id, action=action)
+def list_events(
+    *,
+    page: int | None = None,
+    limit: int = 20,
+    user_id: Any = None,
+    action: str | None = None,
+    cursor: str | None = None,
+    scope: str = "audit:all",
+) -> Page:
+    """One page of audit rows, newest first: those about ``user_id`` (as actor or target user), of
+    ``action``; by number or after a cursor made for ``scope``, with the cursor that follows it."""
+    _, filters, last = listing.resume(cursor, page, scope, None, {"userId": user_id, "action": action})
+    try:
+        found = store.page_of(
+            page=page or 1, limit=limit, user_id=filters["userId"], action=filters["action"], last=last
+        )
+    except (ValueError, TypeError):
+        raise listing.bad_cursor() from None
+    return listing.with_cursor(found, scope, store.NEWEST, filters)

@@ -9,6 +9,7 @@ from typing import Any
 from core.errors import InvalidInput, NotFound
 from core.text import trim
 from models import Milestone
+from services import listing
 from services.projects import owned
 from store import milestones as store
 from store.database import writing
@@ -50,13 +51,23 @@ def list_milestones(
     user_id: Any,
     project_id: Any,
     *,
-    page: int = 1,
+    page: int | None = None,
     limit: int = 20,
     status: str | None = None,
-    sort: str = DEFAULT_SORT,
+    sort: str | None = None,
+    cursor: str | None = None,
 ) -> Page:
-    """One page of a project's live milestones. Raises NotFound (project), InvalidInput (sort)."""
-    return store.page_of(owned(user_id, project_id), page=page, limit=limit, sort=sort, status=status)
+    """One page of a project's live milestones, by number or after a cursor, with the cursor that
+    follows it. Raises NotFound (project), InvalidInput (sort, cursor)."""
+    project = owned(user_id, project_id)
+    scope = f"milestones:{user_id}:{project.id}"
+    sort, filters, last = listing.resume(cursor, page, scope, sort, {"status": status})
+    sort = sort or DEFAULT_SORT
+    try:
+        found = store.page_of(project, page=page or 1, limit=limit, sort=sort, last=last, **filters)
+    except (ValueError, TypeError):
+        raise listing.bad_cursor() from None
+    return listing.with_cursor(found, scope, sort, filters)
 
 
 def create_milestone(user_id: Any, project_id: Any, fields: Mapping[str, Any]) -> Milestone:

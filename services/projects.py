@@ -12,7 +12,7 @@ from typing import Any
 from core.errors import Conflict, NotFound
 from core.text import trim
 from models import Milestone, Project
-from services import audit
+from services import audit, listing
 from store import milestones as milestone_store
 from store import projects as store
 from store.database import writing
@@ -39,14 +39,23 @@ def owned(user_id: Any, project_id: Any, lock: store.Lock = None) -> Project:
 def list_projects(
     user_id: Any,
     *,
-    page: int = 1,
+    page: int | None = None,
     limit: int = 20,
     search: str | None = None,
     status: str | None = None,
-    sort: str = DEFAULT_SORT,
+    sort: str | None = None,
+    cursor: str | None = None,
 ) -> Page:
-    """One page of the caller's live projects. Raises InvalidInput for an unknown sort key."""
-    return store.page_of(user_id, page=page, limit=limit, sort=sort, search=search, status=status)
+    """One page of the caller's live projects, by number or after a cursor, with the cursor that
+    follows it. Raises InvalidInput for an unknown sort key or a cursor not made for this list."""
+    scope = f"projects:{user_id}"
+    sort, filters, last = listing.resume(cursor, page, scope, sort, {"search": search, "status": status})
+    sort = sort or DEFAULT_SORT
+    try:
+        found = store.page_of(user_id, page=page or 1, limit=limit, sort=sort, last=last, **filters)
+    except (ValueError, TypeError):  # a signed cursor whose key no longer parses (a changed sort key)
+        raise listing.bad_cursor() from None
+    return listing.with_cursor(found, scope, sort, filters)
 
 
 def detail(project: Project) -> ProjectDetail:

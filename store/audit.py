@@ -10,9 +10,10 @@ from peewee import Select
 
 from models import AuditLog
 from store.adapter import Slot
-from store.paging import Listing, Page, SortKey, ordering, paginate
+from store.paging import Listing, Page, SortKey, after, ordering, paginate
 
 NEWEST_FIRST = {"createdAt": SortKey(AuditLog.created_at)}
+NEWEST = "-createdAt"
 
 
 def add_once(event_id: Any, event: dict[str, Any]) -> None:
@@ -32,7 +33,9 @@ def add_once(event_id: Any, event: dict[str, Any]) -> None:
     ).on_conflict_ignore().execute()
 
 
-def page_of(*, page: int, limit: int, user_id: Any = None, action: str | None = None) -> Page:
+def page_of(
+    *, page: int, limit: int, user_id: Any = None, action: str | None = None, last: tuple | None = None
+) -> Page:
     """One page of audit rows, newest first.
 
     ``user_id``: rows about that user, as actor or as the target user (a failed login on their
@@ -49,5 +52,7 @@ def page_of(*, page: int, limit: int, user_id: Any = None, action: str | None = 
         return rows
 
     values = {"user": user_id, "target": str(user_id) if user_id else None, "action": action}
-    order = ordering("-createdAt", NEWEST_FIRST, AuditLog.id)
-    return paginate(Listing(query, ("audit", bool(user_id), bool(action)), values), order, page, limit)
+    listing = Listing(query, ("audit", bool(user_id), bool(action)), values)
+    if last is not None:
+        return after(listing, NEWEST, NEWEST_FIRST, AuditLog.id, last, limit)
+    return paginate(listing, ordering(NEWEST, NEWEST_FIRST, AuditLog.id), page, limit)

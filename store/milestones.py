@@ -16,7 +16,7 @@ from models import Milestone, Project
 from models.db import utcnow
 from store.adapter import Prepared, Slot, insert
 from store.database import locked
-from store.paging import Listing, Page, SortKey, ordering, paginate
+from store.paging import Listing, Page, SortKey, after, ordering, paginate
 from store.projects import owned_by, parse_id
 
 SORT_KEYS = {
@@ -53,8 +53,11 @@ def get_owned(user_id: Any, project_id: Any, milestone_id: Any, *, lock: bool = 
     return (locked(query) if lock else query).first()
 
 
-def page_of(project: Project, *, page: int, limit: int, sort: str, status: str | None = None) -> Page:
-    """One page of a project's live milestones. Raises InvalidInput for an unknown sort key."""
+def page_of(
+    project: Project, *, page: int, limit: int, sort: str, status: str | None = None, last: tuple | None = None
+) -> Page:
+    """One page of a project's live milestones, numbered or after ``last``. Raises InvalidInput for an
+    unknown sort key."""
 
     def query() -> Select:
         condition = _live_in(Slot("project"))
@@ -62,9 +65,10 @@ def page_of(project: Project, *, page: int, limit: int, sort: str, status: str |
             condition &= Milestone.status == Slot("status")
         return Milestone.select().where(condition)
 
-    values = {"project": project.id, "status": status}
-    order = ordering(sort, SORT_KEYS, Milestone.id)
-    return paginate(Listing(query, ("milestones", bool(status)), values), order, page, limit)
+    listing = Listing(query, ("milestones", bool(status)), {"project": project.id, "status": status})
+    if last is not None:
+        return after(listing, sort, SORT_KEYS, Milestone.id, last, limit)
+    return paginate(listing, ordering(sort, SORT_KEYS, Milestone.id), page, limit)
 
 
 def add(project: Project, title: str, description: str | None, due_date: date | None, status: str) -> Milestone:

@@ -1,17 +1,20 @@
-"""Page-number pagination over a total order, shared by every list.
+"""Pagination over a total order, shared by every list: by page number or after a row (keyset).
 
 The order always ends with the id (in the sort's direction), so equal sort keys cannot make a
-row appear on two pages or on none. ``total`` is an exact count of the filtered (unpaged)
-query; a page past the end costs no second query and has no rows.
+row appear on two pages or on none. A numbered page counts the filtered query exactly; a page
+past the end costs no second query and has no rows. A keyset page (``after``) counts nothing
+and reads from the index where the last page stopped, so it costs the same at row 10 and row
+1,000,000, and rows created or deleted meanwhile never shift it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import date, datetime
 from typing import Any
 
-from peewee import SQL, Field, Ordering, Select, fn
+from peewee import SQL, DateField, DateTimeField, Expression, Field, Ordering, Select, Tuple, fn
 
 from core.errors import InvalidInput
 from store.adapter import Slot, prepared
@@ -45,12 +48,15 @@ def ordering(sort: str, keys: Mapping[str, SortKey], tiebreak: Field) -> list[Or
 
 @dataclass(frozen=True)
 class Page:
-    """One page of rows, with what a client needs to ask for the others."""
+    """One page of rows; ``total`` and ``page`` for a numbered page (None after a row); ``last``:
+    the sort key and id of its last row when more rows follow (None on the last page)."""
 
     rows: list[Any]
-    total: int
-    page: int
+    total: int | None
+    page: int | None
     limit: int
+    last: tuple[Any, str] | None = field(default=None)
+    cursor: str | None = None  # set by the use case from ``last`` (services.listing)
 
 
 @dataclass(frozen=True)
@@ -70,7 +76,57 @@ def paginate(listing: Listing, order: Iterable[Ordering], page: int, limit: int)
     total = count.scalar(**listing.values)
     offset = (page - 1) * limit
     rows = page_rows(listing, list(order), limit, offset, total) if offset < total else []
-    return Page(rows, total, page, limit)
+    more = offset + len(rows) < total
+    return Page(rows, total, page, limit, last_of(rows, order[0]) if more and rows else None)
+
+
+def last_of(rows: list[Any], first: Ordering) -> tuple[Any, str]:
+    """The sort key (as JSON: dates and times in ISO form) and the id of the last row."""
+    value = getattr(rows[-1], first.node.name)
+    return (value.isoformat() if isinstance(value, (date, datetime)) else value), str(rows[-1].id)
+
+
+def after(listing: Listing, sort: str, keys: Mapping[str, SortKey], tiebreak: Field, last: tuple, limit: int) -> Page:
+    """The ``limit`` rows that follow ``last`` (a sort key and an id, as ``last_of`` gives them) in
+    ``sort``'s order: one query, ``limit + 1`` rows to know whether more follow."""
+    order = ordering(sort, keys, tiebreak)
+    key = keys[sort.removeprefix("-")]
+    value = _key_value(key.column, last[0])
+    shape = (listing.shape, "after", sort, value is None)
+    query = prepared(shape, lambda: _keyset(listing.select(), order, key, tiebreak, value is None))
+    rows = list(query.models(**listing.values, after_key=value, after_id=last[1], page_limit=limit + 1))
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return Page(rows, None, None, limit, last_of(rows, order[0]) if more else None)
+
+
+def _key_value(column: Field, value: Any) -> Any:
+    """A sort key back from its JSON form; ValueError (or TypeError) if it cannot be one."""
+    if value is None:
+        return None
+    if isinstance(column, DateTimeField):
+        return datetime.fromisoformat(value)
+    if isinstance(column, DateField):
+        return date.fromisoformat(value)
+    if not isinstance(value, str):
+        raise ValueError("not a sort key")
+    return value
+
+
+def _keyset(query: Select, order: list[Ordering], key: SortKey, tiebreak: Field, key_is_null: bool) -> Select:
+    """``query`` past (``after_key``, ``after_id``) in ``order``: a row-value comparison, which the
+    ``(owner, key, id)`` indexes answer directly; NULL keys (``nulls_last``) come after every other."""
+    descending = order[-1].direction.upper() == "DESC"
+    later = (lambda a, b: a < b) if descending else (lambda a, b: a > b)
+    after_key = Slot("after_key", convert=key.column.db_value)
+    after_id = Slot("after_id", convert=tiebreak.db_value)
+    if key_is_null:
+        condition: Expression = key.column.is_null() & later(tiebreak, after_id)
+    else:
+        condition = later(Tuple(key.column, tiebreak), Tuple(after_key, after_id))
+        if key.nulls_last:
+            condition = condition | key.column.is_null()
+    return query.where(condition).order_by(*order).limit(Slot("page_limit"))
 
 
 def page_rows(listing: Listing, order: list[Ordering], limit: int, offset: int, total: int) -> list[Any]:

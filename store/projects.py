@@ -17,7 +17,7 @@ from models.db import utcnow
 from models.projects import PROJECT_SEARCH_TEXT
 from store.adapter import Prepared, Slot, contains, contains_lowered, insert, prepared, slots
 from store.database import is_postgres, locked
-from store.paging import Listing, Page, SortKey, ordering, paginate
+from store.paging import Listing, Page, SortKey, after, ordering, paginate
 
 Lock = Literal["share", "update"] | None
 
@@ -73,9 +73,17 @@ def _search(slot: str) -> Expression:
 
 
 def page_of(
-    user_id: Any, *, page: int, limit: int, sort: str, search: str | None = None, status: str | None = None
+    user_id: Any,
+    *,
+    page: int,
+    limit: int,
+    sort: str,
+    search: str | None = None,
+    status: str | None = None,
+    last: tuple | None = None,
 ) -> Page:
-    """One page of the caller's live projects. Raises InvalidInput for an unknown sort key."""
+    """One page of the caller's live projects, numbered or after ``last``. Raises InvalidInput for an
+    unknown sort key."""
 
     def query() -> Select:
         condition = owned_by(Slot("user"))
@@ -85,9 +93,12 @@ def page_of(
             condition &= Project.status == Slot("status")
         return Project.select().where(condition)
 
-    values = {"user": user_id, "search": search, "status": status}
-    order = ordering(sort, SORT_KEYS, Project.id)
-    return paginate(Listing(query, ("projects", bool(search), bool(status)), values), order, page, limit)
+    listing = Listing(
+        query, ("projects", bool(search), bool(status)), {"user": user_id, "search": search, "status": status}
+    )
+    if last is not None:
+        return after(listing, sort, SORT_KEYS, Project.id, last, limit)
+    return paginate(listing, ordering(sort, SORT_KEYS, Project.id), page, limit)
 
 
 def add(user_id: Any, name: str, description: str | None, status: str) -> Project:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from types import SimpleNamespace
+from unittest.mock import ANY
 
 from handlers.presenters import milestone_json, page_json, project_detail_json, project_json
 from services import milestones as milestone_service
@@ -16,8 +17,9 @@ from store import milestones as milestone_store
 from store import projects as project_store
 
 
-def meta(total: int, page: int, limit: int) -> dict[str, int]:
-    return {"total": total, "page": page, "limit": limit, "totalPages": math.ceil(total / limit)}
+def meta(total: int, page: int, limit: int) -> dict[str, object]:
+    """A numbered page's meta; its ``nextCursor`` is checked by the cursor tests, not here."""
+    return {"total": total, "page": page, "limit": limit, "totalPages": math.ceil(total / limit), "nextCursor": ANY}
 
 
 projects = SimpleNamespace(

@@ -8,6 +8,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from datetime import timedelta
+from unittest.mock import ANY
 
 import pytest
 from celery import current_app as celery
@@ -57,7 +58,7 @@ def test_audit_logs_newest_first_with_every_field(client, accounts, admin_header
     audit_row("auth.login_failed", target_user=ann)
     body = client.get("/api/v1/admin/audit-logs", headers=admin_headers).json()
     assert [event["action"] for event in body["data"]] == ["auth.login_failed", "user.registered"]
-    assert body["meta"] == {"total": 2, "page": 1, "limit": 20, "totalPages": 1}
+    assert body["meta"] == {"total": 2, "page": 1, "limit": 20, "totalPages": 1, "nextCursor": None}
     failed = body["data"][0]
     assert failed["actorId"] is None
     assert (failed["targetType"], failed["targetId"]) == ("user", str(ann.id))
@@ -90,7 +91,7 @@ def test_audit_logs_are_paginated(client, accounts, admin_headers):
         client.get(f"/api/v1/admin/audit-logs?limit=2&page={page}", headers=admin_headers).json() for page in (1, 2, 3)
     ]
     assert [len(page["data"]) for page in pages] == [2, 2, 1]
-    assert pages[0]["meta"] == {"total": 5, "page": 1, "limit": 2, "totalPages": 3}
+    assert pages[0]["meta"] == {"total": 5, "page": 1, "limit": 2, "totalPages": 3, "nextCursor": ANY}
     assert len({event["id"] for page in pages for event in page["data"]}) == 5
 
 

@@ -125,7 +125,7 @@ def test_status_filter_and_bad_parameters(client, owner, project):
     for query in ("status=active", "limit=101", "page=10001", "sort=name", "search=x"):
         error_of(client.get(f"{url}?{query}", headers=headers), 400, "VALIDATION_ERROR")
     past = client.get(f"{url}?page=3&limit=1", headers=headers).json()
-    assert past == {"data": [], "meta": {"total": 2, "page": 3, "limit": 1, "totalPages": 2}}
+    assert past == {"data": [], "meta": {"total": 2, "page": 3, "limit": 1, "totalPages": 2, "nextCursor": None}}
 
 
 def test_milestone_is_only_reachable_through_its_own_project(client, owner, project):

@@ -107,11 +107,11 @@ def test_list_defaults_and_page_past_the_end(client, owner):
     user, headers = owner
     seed_projects(user, 3)
     body = client.get(BASE, headers=headers).json()
-    assert body["meta"] == {"total": 3, "page": 1, "limit": 20, "totalPages": 1}
+    assert body["meta"] == {"total": 3, "page": 1, "limit": 20, "totalPages": 1, "nextCursor": None}
     assert len(body["data"]) == 3
     past = client.get(f"{BASE}?page=5&limit=2", headers=headers)
     assert past.status_code == 200
-    assert past.json() == {"data": [], "meta": {"total": 3, "page": 5, "limit": 2, "totalPages": 2}}
+    assert past.json() == {"data": [], "meta": {"total": 3, "page": 5, "limit": 2, "totalPages": 2, "nextCursor": None}}
     assert client.get(f"{BASE}?limit=100&page=10000", headers=headers).status_code == 200
 
 

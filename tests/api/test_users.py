@@ -4,6 +4,7 @@ and the admin command's service."""
 from __future__ import annotations
 
 import uuid
+from unittest.mock import ANY
 
 import pytest
 from test_auth import API, NEW_PASSWORD, PASSWORD, assert_error, bearer, login, me, refresh, registered
@@ -138,7 +139,7 @@ def test_my_audit_logs_are_mine_newest_first_and_paginated(client):
     response = client.get(f"{API}/users/me/audit-logs?limit=2", headers=bearer(tokens))
     assert response.status_code == 200, response.text
     body = response.json()
-    assert body["meta"] == {"total": 3, "page": 1, "limit": 2, "totalPages": 2}
+    assert body["meta"] == {"total": 3, "page": 1, "limit": 2, "totalPages": 2, "nextCursor": ANY}
     assert [event["action"] for event in body["data"]] == ["auth.login_succeeded", "auth.login_failed"]
     assert body["data"][0]["ip"] == "testclient"
     assert body["data"][0]["details"]["sessionId"]

@@ -212,6 +212,30 @@ class FreshUser:
 
 # Filters ----------------------------------------------------------------------------------------
 
+LISTS = ("list_projects", "list_milestones", "list_my_audit_logs", "list_audit_logs")
+CURSOR_BOUND = ("page", "sort", "search", "status", "action", "userId")
+
+
+@schemathesis.hook("before_call")
+def only_server_made_cursors(context, case, kwargs) -> None:
+    """A cursor is a signed value the server made (a generated one is a documented 400), and it
+    carries its list's sort and filters: a positive case keeps only a real one (the stateful phase
+    follows the ``next`` links), without ``page`` and without sort or filters of its own."""
+    query = case.query if isinstance(case.query, dict) else {}
+    if operation_name(case.operation) not in LISTS or "cursor" not in query:
+        return
+    if not _is_positive(case, ParameterLocation.QUERY):
+        return
+    from core import cursors
+
+    try:
+        cursors.decode(str(query["cursor"]))
+    except cursors.CursorInvalid:
+        query.pop("cursor")
+        return
+    for name in CURSOR_BOUND:
+        query.pop(name, None)
+
 
 @schemathesis.hook("filter_case").apply_to(operation_id=list(PASSWORD_FIELDS))
 def password_fits_bcrypt(context, case) -> bool:

@@ -112,6 +112,7 @@ def test_page_past_the_end_is_empty_with_exact_meta(owner):
         "page": 2,
         "limit": 2,
         "totalPages": 2,
+        "nextCursor": None,
     }
     assert projects.list_projects(owner.id, page=9, limit=2) == {"data": [], "meta": meta(3, 9, 2)}
 
@@ -119,7 +120,7 @@ def test_page_past_the_end_is_empty_with_exact_meta(owner):
 def test_empty_list_has_zero_pages(owner):
     assert projects.list_projects(owner.id) == {
         "data": [],
-        "meta": {"total": 0, "page": 1, "limit": 20, "totalPages": 0},
+        "meta": {"total": 0, "page": 1, "limit": 20, "totalPages": 0, "nextCursor": None},
     }
 
 

@@ -1,0 +1,54 @@
+"""Opaque, tamper-evident list cursors: a JSON payload and its HMAC, both base64url.
+
+The payload says where a walk stopped and what it was walking (owner, sort, filters), so a
+cursor cannot be edited, moved to another list or made to show another user's rows.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import json
+from typing import Any
+
+from core.config import get_settings
+
+SIGNATURE_BYTES = 16
+
+
+class CursorInvalid(ValueError):
+    """Not a cursor this server made, or altered since."""
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def _signature(body: str) -> str:
+    key = get_settings().jwt_secret.encode("utf-8")
+    return _b64(hmac.new(key, f"cursor:{body}".encode(), hashlib.sha256).digest()[:SIGNATURE_BYTES])
+
+
+def encode(payload: dict[str, Any]) -> str:
+    body = _b64(json.dumps(payload, separators=(",", ":"), sort_keys=True).encode())
+    return f"{body}.{_signature(body)}"
+
+
+def decode(cursor: str) -> dict[str, Any]:
+    """The payload of a cursor this server made; raises CursorInvalid otherwise."""
+    body, _, signature = cursor.partition(".")
+    if not hmac.compare_digest(signature.encode(), _signature(body).encode()):
+        raise CursorInvalid("is not a cursor this list made, or was altered")
+    try:
+        payload = json.loads(_unb64(body))
+    except (binascii.Error, ValueError):
+        raise CursorInvalid("is not a cursor this list made, or was altered") from None
+    if not isinstance(payload, dict):
+        raise CursorInvalid("is not a cursor this list made, or was altered")
+    return payload

@@ -1,0 +1,57 @@
+"""Cursors for every list: where a walk stopped, bound to the list, its sort and its filters.
+
+A cursor is made from a page's last row (``store.paging.Page.last``) and signed
+(``core.cursors``). Resuming checks it was made for this list (the owner is part of it) and
+under the same sort and filters; a request may leave those out and take the cursor's.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+from core import cursors
+from core.errors import InvalidInput
+from store.paging import Page
+
+FIELD = "query.cursor"
+
+
+def resume(
+    cursor: str | None, page: int | None, scope: str, sort: str | None, filters: dict[str, Any]
+) -> tuple[str | None, dict[str, Any], tuple[Any, str] | None]:
+    """(sort, filters, last row) to list with; raises InvalidInput naming ``query.cursor``."""
+    if cursor is None:
+        return sort, filters, None
+    if page is not None:
+        raise InvalidInput(FIELD, "cannot be combined with page")
+    made = _decoded(cursor)
+    if made["o"] != scope:
+        raise InvalidInput(FIELD, "was made for another list")
+    if sort is not None and sort != made["s"]:
+        raise InvalidInput(FIELD, "was made under another sort")
+    if any(value is not None and value != made["f"].get(name) for name, value in filters.items()):
+        raise InvalidInput(FIELD, "was made under other filters")
+    return made["s"], made["f"], (made["k"], made["i"])
+
+
+def _decoded(cursor: str) -> dict[str, Any]:
+    try:
+        made = cursors.decode(cursor)
+        if not (isinstance(made["s"], str) and isinstance(made["f"], dict) and isinstance(made["i"], str)):
+            raise cursors.CursorInvalid("malformed")
+    except (cursors.CursorInvalid, KeyError):
+        raise InvalidInput(FIELD, "is not a cursor this list made, or was altered") from None
+    return made
+
+
+def with_cursor(page: Page, scope: str, sort: str, filters: dict[str, Any]) -> Page:
+    """The page with the cursor that continues after its last row (None on the last page)."""
+    if page.last is None:
+        return page
+    made = {"o": scope, "s": sort, "f": filters, "k": page.last[0], "i": page.last[1]}
+    return replace(page, cursor=cursors.encode(made))
+
+
+def bad_cursor() -> InvalidInput:
+    return InvalidInput(FIELD, "is not a cursor this list made, or was altered")
