@@ -54,17 +54,17 @@ def cmd_create_admin(args: argparse.Namespace) -> int:
 
 
 def cmd_seed(args: argparse.Namespace) -> int:
-    from bench.seed import load_large
+    from bench.seed import load_big_tenant, load_large
     from services.seed import load_demo
 
     _open_database()
     with db.connection_context():
-        report = (
-            load_large(users=args.users, projects=args.projects, milestones=args.milestones)
-            if args.large
-            else load_demo()
-        )
-    print(report)
+        if not args.large:
+            print(load_demo())
+            return 0
+        print(load_large(users=args.users, projects=args.projects, milestones=args.milestones))
+        if args.big_tenant:
+            print(load_big_tenant(args.big_tenant))
     return 0
 
 
@@ -125,6 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     seed.add_argument("--users", type=int, default=1000)
     seed.add_argument("--projects", type=int, default=100_000)
     seed.add_argument("--milestones", type=int, default=300_000)
+    seed.add_argument("--big-tenant", type=int, default=0, help="with --large: one more user owning N projects")
     seed.set_defaults(func=cmd_seed)
     sub.add_parser("run", help="API + worker + beat on the embedded default").set_defaults(func=cmd_run)
     args = parser.parse_args(argv)

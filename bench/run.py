@@ -65,7 +65,7 @@ from bench.harness import (
     results_json,
     wait_until_idle,
 )
-from bench.seed import BENCH_PASSWORD, HEAVY_SHARES, bench_email
+from bench.seed import BENCH_PASSWORD, BIG_TENANT_EMAIL, HEAVY_SHARES, bench_email
 from core.config import Settings, default_web_concurrency
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -101,6 +101,9 @@ def endpoints(levels: tuple[int, ...]) -> list[Endpoint]:
         Endpoint("detail", "detail", levels),
         Endpoint("create", "write", levels),
         Endpoint("update", "write", levels),
+        Endpoint("big_first_page", "list", levels),
+        Endpoint("big_cursor_deep", "list", levels),
+        Endpoint("big_cursor_walk", "list", levels),
     ]
 
 
@@ -150,12 +153,14 @@ def seed_counts(database_url: str) -> tuple[int, int, int]:
     return sql(
         database_url,
         "SELECT (SELECT count(*) FROM users WHERE email LIKE 'bench-user-%%'),"
-        " (SELECT count(*) FROM projects), (SELECT count(*) FROM milestones)",
+        " (SELECT count(*) FROM projects p JOIN users u ON u.id = p.user_id WHERE u.email LIKE 'bench-user-%%'),"
+        " (SELECT count(*) FROM milestones)",
     )[0]
 
 
-def prepare_database(database_url: str, users: int, projects: int, milestones: int) -> None:
-    """A migrated database holding exactly the large seed (reused when it already does)."""
+def prepare_database(database_url: str, users: int, projects: int, milestones: int, big_tenant: int = 0) -> None:
+    """A migrated database holding exactly the large seed (reused when it already does), and the
+    big tenant (``--big-tenant`` projects of one more user) if asked for and not there yet."""
     server, name = admin_url(database_url)
     exists = sql(server, "SELECT 1 FROM pg_database WHERE datname = %s", (name,))
     if exists:
@@ -163,6 +168,7 @@ def prepare_database(database_url: str, users: int, projects: int, milestones: i
         forget_previous_runs(database_url)
         if seed_counts(database_url) == (users, projects, milestones):
             log(f"database {name} already holds the seed ({users} users, {projects} projects): reused")
+            load_big_tenant(database_url, big_tenant)
             return
         log(f"database {name} holds another data set: recreating it")
         sql(server, f'DROP DATABASE "{name}" WITH (FORCE)', autocommit=True)
@@ -177,6 +183,15 @@ def prepare_database(database_url: str, users: int, projects: int, milestones: i
         f"--projects={projects}",
         f"--milestones={milestones}",
     )
+    load_big_tenant(database_url, big_tenant)
+
+
+def load_big_tenant(database_url: str, projects: int) -> None:
+    if projects:
+        log(f"making sure the big tenant owns {projects:,} projects (a few minutes the first time)")
+        manage(
+            database_url, "seed", "--large", "--users=0", "--projects=0", "--milestones=0", f"--big-tenant={projects}"
+        )
 
 
 def forget_previous_runs(database_url: str) -> None:
@@ -339,6 +354,12 @@ def cpu_snapshot(api_pids: list[int]) -> dict:
     }
 
 
+def get_json(base_url: str, path: str, token: str) -> dict:
+    request = urllib.request.Request(f"{base_url}{path}", headers={"Authorization": f"Bearer {token}"})
+    with urllib.request.urlopen(request, timeout=120) as response:
+        return json.loads(response.read())
+
+
 def post_json(base_url: str, path: str, body: dict, token: str | None = None) -> dict:
     request = urllib.request.Request(
         f"{base_url}{path}",
@@ -491,6 +512,40 @@ class Workloads:
             ("GET", f"/api/v1/projects?page={last_page(self.args.database_url, s.user_id)}", s.access, None)
             for s in heavy
         )
+
+    def _big_token(self) -> str:
+        if not getattr(self, "big_token", None):
+            body = post_json(
+                self.args.base_url, "/api/v1/auth/login", {"email": BIG_TENANT_EMAIL, "password": BENCH_PASSWORD}
+            )
+            self.big_token = body["tokens"]["accessToken"]
+        return self.big_token
+
+    def _big_cursor_at(self, page: int) -> str:
+        """The cursor after page ``page`` of 100 of the big tenant's projects (newest first)."""
+        body = get_json(self.args.base_url, f"/api/v1/projects?page={page}&limit=100", self._big_token())
+        return body["meta"]["nextCursor"]
+
+    def _big_first_page(self, _connections: int) -> str:
+        """The big tenant's first page, with its exact total (a count of a million rows)."""
+        return requests_script([("GET", "/api/v1/projects", self._big_token(), None)])
+
+    def _big_pages(self) -> int:
+        """Pages of 100 of the big tenant's live projects."""
+        total = get_json(self.args.base_url, "/api/v1/projects?limit=1", self._big_token())["meta"]["total"]
+        return -(-total // 100)
+
+    def _big_cursor_deep(self, _connections: int) -> str:
+        """A cursor page half-way through the big tenant's million projects."""
+        cursor = self._big_cursor_at(self._big_pages() // 2)
+        return requests_script([("GET", f"/api/v1/projects?cursor={cursor}", self._big_token(), None)])
+
+    def _big_cursor_walk(self, _connections: int) -> str:
+        """Cursor pages at ten depths spread over the whole walk (as a client walking it meets them)."""
+        last = max(1, self._big_pages() - 1)
+        cursors = [self._big_cursor_at(max(1, last * n // 9)) for n in range(10)]
+        token = self._big_token()
+        return requests_script([("GET", f"/api/v1/projects?cursor={c}", token, None) for c in cursors if c])
 
     def _owned_pairs(self) -> list[tuple[Session, str]]:
         sessions = self.list_sessions()
@@ -733,6 +788,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--users", type=int, default=1000, help="seed size: users")
     parser.add_argument("--projects", type=int, default=100_000, help="seed size: projects")
     parser.add_argument("--milestones", type=int, default=300_000, help="seed size: milestones")
+    parser.add_argument(
+        "--big-tenant", type=int, default=1_000_000, help="projects of the big tenant the big_* endpoints walk"
+    )
     parser.add_argument("--sessions", type=int, default=200, help="users logged in for the token-bearing endpoints")
     parser.add_argument(
         "--log-level", default="INFO", help="the API's LOG_LEVEL (production logs every request at INFO)"
@@ -752,7 +810,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     wrk = ensure_wrk()
-    prepare_database(args.database_url, args.users, args.projects, args.milestones)
+    prepare_database(args.database_url, args.users, args.projects, args.milestones, args.big_tenant)
     ceiling = measure_ceiling("at start")
     about = machine(args, ceiling)
     chosen = [e for e in endpoints(args.levels) if not args.only or e.name in args.only.split(",")]

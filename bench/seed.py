@@ -31,6 +31,8 @@ BENCH_EMAIL = "bench-user-{:04d}@cairn.local"
 HEAVY_SHARES = (0.30, 0.20, 0.10)
 DELETED_SHARE = 0.02
 SEED = 20261125
+BIG_TENANT_EMAIL = "bench-big@cairn.local"
+BIG_TENANT_CHUNK = 100_000
 
 ADJECTIVES = ("granite", "alpine", "misty", "frozen", "quiet", "windy", "sunlit", "hidden", "northern", "rugged")
 NOUNS = ("ridge", "summit", "glacier", "valley", "couloir", "traverse", "hut", "trail", "pass", "basin", "moraine")
@@ -79,6 +81,27 @@ def load_large(users: int = 1000, projects: int = 100_000, milestones: int = 300
         f"loaded {len(user_rows)} users, {len(project_rows)} projects, {len(milestone_rows)} milestones"
         f" in {time.monotonic() - started:.1f} s; password {BENCH_PASSWORD}; heavy users: {heavy or 'none'}"
     )
+
+
+def load_big_tenant(projects: int) -> str:
+    """One more user, ``BIG_TENANT_EMAIL``, owning ``projects`` projects (the million-project tenant
+    the cursor benchmarks walk); does nothing if that user exists. Streamed: COPY in chunks."""
+    if projects <= 0:
+        return "no big tenant asked for"
+    if User.select().where(User.email == BIG_TENANT_EMAIL).exists():
+        return f"big tenant already present ({BIG_TENANT_EMAIL}); nothing loaded"
+    started = time.monotonic()
+    rng = random.Random(SEED + 1)
+    now = datetime.now(UTC)
+    user = (uuid.uuid4(), BIG_TENANT_EMAIL, "Bench Big Tenant", hash_password(BENCH_PASSWORD), "user", now, now, now)
+    with db.atomic():
+        _lift_statement_timeout("SET LOCAL")
+        _bulk_insert(User, USER_FIELDS, [user])
+        for start in range(0, projects, BIG_TENANT_CHUNK):
+            rows = [_project_row(rng, user[0], now) for _ in range(min(BIG_TENANT_CHUNK, projects - start))]
+            _bulk_insert(Project, PROJECT_FIELDS, rows)
+    _refresh_statistics()
+    return f"loaded {BIG_TENANT_EMAIL} with {projects} projects in {time.monotonic() - started:.1f} s"
 
 
 USER_FIELDS = [
