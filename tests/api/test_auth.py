@@ -19,6 +19,7 @@ from core.errors import DomainError
 from core.tokens import AUDIENCE, ISSUER, issue_access_token
 from models import AuditLog, LoginThrottle, OneTimeToken, OutboxMessage, RefreshToken, Session, User
 from services import auth
+from tests.concurrency import at_once
 from web.errors import code_of
 
 API = "/api/v1"
@@ -575,28 +576,9 @@ def test_a_locked_answer_takes_one_bcrypt_check_like_a_wrong_password(client, mo
 @pytest.mark.parametrize("attempts", [20, 40])
 def test_parallel_wrong_passwords_get_at_most_five_checks(client, attempts):
     """Each attempt is counted before its password is checked, so a burst cannot beat the lockout."""
-    import threading
-
-    from models import db
-
     registered(client)
-    db.close()  # each thread opens its own connection
-    start, codes = threading.Barrier(attempts), []
-
-    def attempt() -> None:
-        start.wait()
-        try:
-            auth.login("ann@example.com", "Wrong-Pass-1")
-        except DomainError as error:
-            codes.append(code_of(error))
-        finally:
-            db.close()
-
-    threads = [threading.Thread(target=attempt) for _ in range(attempts)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
+    outcomes = at_once(attempts, lambda: auth.login("ann@example.com", "Wrong-Pass-1"))
+    codes = [code_of(outcome) for outcome in outcomes if isinstance(outcome, DomainError)]
     assert len(codes) == attempts
     assert codes.count("INVALID_CREDENTIALS") == auth.MAX_FAILURES
     assert codes.count("ACCOUNT_LOCKED") == attempts - auth.MAX_FAILURES

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import threading
 from dataclasses import replace
 
 import pytest
 from test_auth import API, actions, assert_error, me, refresh, registered
 
-from models import RefreshToken, Session, db
+from models import RefreshToken, Session
 from services import auth
+from tests.concurrency import at_once
 
 
 def test_a_token_rotated_moments_ago_gets_the_same_replacement_and_the_session_lives(client):
@@ -26,21 +26,7 @@ def test_a_token_rotated_moments_ago_gets_the_same_replacement_and_the_session_l
 
 def test_two_refreshes_of_one_token_at_once_both_succeed_with_the_same_token(client):
     first = registered(client)["tokens"]
-    db.close()  # each thread opens its own connection
-    start, results = threading.Barrier(2), []
-
-    def attempt() -> None:
-        start.wait()
-        try:
-            results.append(auth.refresh(first["refreshToken"]).refresh_token)
-        finally:
-            db.close()
-
-    threads = [threading.Thread(target=attempt) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
+    results = [tokens.refresh_token for tokens in at_once(2, lambda: auth.refresh(first["refreshToken"]))]
     assert len(results) == 2
     assert results[0] == results[1]
     assert Session.get().revoked_at is None

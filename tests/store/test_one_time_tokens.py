@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import threading
 from datetime import timedelta
 
 from core.tokens import hash_token
-from models import OneTimeToken, OutboxMessage, db
+from models import OneTimeToken, OutboxMessage
 from models.db import utcnow
 from services import one_time_tokens
+from tests.concurrency import at_once
 
 
 def outbox_row() -> OutboxMessage:
@@ -36,21 +36,7 @@ def test_consume_checks_purpose_expiry_and_use(accounts):
 
 def test_concurrent_consumers_have_exactly_one_winner(accounts):
     token = one_time_tokens.issue_for(outbox_row(), "reset_password", accounts.create().id)
-    db.close()  # each thread opens its own connection
-    start, results = threading.Barrier(6), []
-
-    def attempt() -> None:
-        start.wait()
-        try:
-            results.append(one_time_tokens.consume(token, "reset_password"))
-        finally:
-            db.close()
-
-    threads = [threading.Thread(target=attempt) for _ in range(6)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=20)
+    results = at_once(6, lambda: one_time_tokens.consume(token, "reset_password"))
     assert len(results) == 6
     assert len([result for result in results if result]) == 1
 
