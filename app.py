@@ -32,6 +32,7 @@ from web.metrics import MetricsMiddleware, route_templates
 from web.operations import RequestThreadResolver
 from web.ratelimit import RateLimiter, RateLimitHeadersMiddleware, RateLimitMiddleware
 from web.requests import RequestContextMiddleware
+from web.scope import Serving, SettingsMiddleware
 from web.specdoc import SpecDocumentsMiddleware, documents
 from web.validation import VALIDATOR_MAP
 
@@ -94,6 +95,7 @@ def create_app(settings: Settings | None = None) -> AsyncApp:
     )
     create_celery(settings)
     spec = load_spec()
+    serving = Serving(settings)
 
     app = AsyncApp(
         __name__,
@@ -102,7 +104,9 @@ def create_app(settings: Settings | None = None) -> AsyncApp:
         # which was a third of a 20-project list's CPU; without indent the C encoder runs.
         jsonifier=Jsonifier(json, separators=(",", ":")),
         middlewares=[
-            # Outermost, so that even the last-resort 500 carries the security headers.
+            # Outermost: everything a request runs reads this app's settings, not another app's.
+            partial(SettingsMiddleware, serving=serving),
+            # Then, so that even the last-resort 500 carries the security headers.
             partial(SecurityHeadersMiddleware, trusted_proxies=settings.trusted_proxies),
             partial(ServerErrorMiddleware, handler=handle),
             *ConnexionMiddleware.default_middlewares[1:],
@@ -135,4 +139,5 @@ def create_app(settings: Settings | None = None) -> AsyncApp:
     app.add_middleware(MetricsMiddleware, position=MiddlewarePosition.BEFORE_EXCEPTION, routes=route_templates(spec))
     _add_security_middleware(app, settings)
     register_error_handlers(app, methods_by_path(spec))
+    app.serving = serving
     return app

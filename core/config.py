@@ -9,6 +9,7 @@ from __future__ import annotations
 import ipaddress
 import math
 import os
+from contextvars import ContextVar, Token
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -263,17 +264,33 @@ def load_settings(environ: os._Environ | dict | None = None) -> Settings:
 
 
 _current: Settings | None = None
+# The settings of the app serving this request (web.scope sets it), so two apps built with
+# different settings can serve side by side in one process.
+_serving: ContextVar[Settings | None] = ContextVar("serving_settings", default=None)
 
 
 def get_settings() -> Settings:
-    """The settings in force: those the app was built with, else the environment's."""
+    """The settings in force: the serving app's, else those the process was built with, else the environment's."""
     global _current
+    serving = _serving.get()
+    if serving is not None:
+        return serving
     if _current is None:
         _current = load_settings()
     return _current
 
 
 def use_settings(settings: Settings) -> Settings:
+    """Make ``settings`` the process's (CLI, workers, and requests of an app that sets none)."""
     global _current
     _current = settings
     return settings
+
+
+def serve_with(settings: Settings) -> Token:
+    """Make ``settings`` the ones in force for the current context (a request); reset with the token."""
+    return _serving.set(settings)
+
+
+def stop_serving(token: Token) -> None:
+    _serving.reset(token)

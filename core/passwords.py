@@ -51,12 +51,13 @@ def verify_password(password: str, password_hash: str) -> bool:
     return matches and len(candidate) <= MAX_PASSWORD_BYTES
 
 
-_dummy_hash: str | None = None
-
-
 def dummy_hash() -> str:
     """A real hash at the configured cost, to check against when the email is unknown (same timing)."""
-    global _dummy_hash
-    if _dummy_hash is None:
-        _dummy_hash = hash_password("not-a-real-password-0")
-    return _dummy_hash
+    return _dummy_hash_at(get_settings().bcrypt_rounds)
+
+
+@functools.cache
+def _dummy_hash_at(rounds: int) -> str:
+    salt = bcrypt.gensalt(rounds)
+    with _bcrypt_slot():
+        return bcrypt.hashpw(b"not-a-real-password-0", salt).decode("ascii")

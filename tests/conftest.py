@@ -254,3 +254,21 @@ def owner(accounts) -> tuple:
     """An authenticated caller for HTTP tests: (user, Authorization headers)."""
     user = accounts.create()
     return user, accounts.headers_for(user)
+
+
+@pytest.fixture
+def reconfigure(app, settings) -> Iterator:
+    """``reconfigure(**changes)``: the session's app serves, and this process runs, with changed
+    settings for the rest of the test; both are put back after it."""
+    from dataclasses import replace
+
+    from core.config import use_settings
+
+    def change(**changes: object) -> Settings:
+        changed = use_settings(replace(settings, **changes))
+        app.serving.settings = changed
+        return changed
+
+    yield change
+    use_settings(settings)
+    app.serving.settings = settings

@@ -1,8 +1,10 @@
 """Apps built like the session's but with a few settings changed (limits, CORS, proxies, threads).
 
-``create_app`` also installs process-wide state (the current settings, the database, Celery);
-only fields that touch none of it may change, and the session's settings are put back at once,
-so other tests never see the variant.
+Each app serves with its own settings (``web.scope``), but ``create_app`` also binds
+process-wide state (the database proxy, the default Celery app, the process's settings for code
+outside a request): only fields that touch none of that vary here, and the session's settings
+are put back at once. ``tests/web/test_settings_scope.py`` runs two differently configured apps
+side by side.
 """
 
 from __future__ import annotations

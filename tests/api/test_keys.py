@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from dataclasses import replace
+from collections.abc import Callable
 from pathlib import Path
 
 import jwt
@@ -11,7 +10,6 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
-from core.config import use_settings
 from core.tokens import AUDIENCE, ISSUER, issue_access_token
 
 JWKS = "/.well-known/jwks.json"
@@ -26,7 +24,7 @@ def write_key(folder: Path, name: str, kind: str = "ec") -> str:
 
 
 @pytest.fixture
-def configure(settings, tmp_path) -> Iterator[Callable[..., None]]:
+def configure(reconfigure, tmp_path) -> Callable[..., None]:
     """Switch JWT_SIGNING_KEYS for the rest of the test: ``configure(("k1", "ec"), ("k0", "ed"))``."""
     paths: dict[str, str] = {}
 
@@ -34,10 +32,9 @@ def configure(settings, tmp_path) -> Iterator[Callable[..., None]]:
         for kid, kind in keys:
             if kid not in paths:
                 paths[kid] = write_key(tmp_path, kid, kind)
-        use_settings(replace(settings, jwt_signing_keys=tuple((kid, paths[kid]) for kid, _ in keys)))
+        reconfigure(jwt_signing_keys=tuple((kid, paths[kid]) for kid, _ in keys))
 
-    yield switch
-    use_settings(settings)
+    return switch
 
 
 def me(client, token: str) -> int:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import pytest
 from test_auth import API, actions, assert_error, me, refresh, registered
 
@@ -50,8 +48,8 @@ def test_a_token_two_rotations_old_revokes_even_inside_the_grace(client):
     assert Session.get().revoked_at is not None
 
 
-def test_a_grace_of_zero_is_reuse_detection_at_once(client, settings, monkeypatch):
-    monkeypatch.setattr(auth, "get_settings", lambda: replace(settings, refresh_reuse_grace_seconds=0))
+def test_a_grace_of_zero_is_reuse_detection_at_once(client, reconfigure):
+    reconfigure(refresh_reuse_grace_seconds=0)
     first = registered(client)["tokens"]
     refresh(client, first["refreshToken"])
     assert_error(refresh(client, first["refreshToken"]), 401, "UNAUTHORIZED")

@@ -132,7 +132,9 @@ def test_schemathesis_cli_against_the_real_server(server, database_url, workdir,
         *(sys.executable, "-m", "schemathesis.cli", "--config-file", str(config), "run"),
         f"{server}/api/v1/openapi.json",
         *("--checks", "all", "--phases", ",".join(PHASES), "--seed", str(SEED)),
-        *("--max-examples", str(MAX_EXAMPLES), "--workers", "2"),
+        # One worker: with two, Hypothesis's parsing of lambda sources (ast.parse, not thread-safe on
+        # 3.11) sometimes kills the run ("AST constructor recursion depth mismatch"; seen on CI).
+        *("--max-examples", str(MAX_EXAMPLES), "--workers", "1"),
         *("--suppress-health-check", "too_slow,filter_too_much"),
         *("--report", "junit,ndjson", "--report-dir", str(reports)),
     ]

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import re
-from dataclasses import replace
 
 import pytest
 
-from core.config import DEV_JWT_SECRET, ConfigError, Settings, load_settings, use_settings
+from core.config import DEV_JWT_SECRET, ConfigError, Settings, load_settings
 
 API = "/api/v1"
 GOOD_SECRET = "x" * 32
@@ -103,14 +102,11 @@ def test_the_defaults_are_the_documented_budgets():
 
 
 @pytest.mark.parametrize(("environment", "secure"), [("development", False), ("test", True), ("production", True)])
-def test_the_refresh_cookie_is_secure_outside_development(client, settings, environment, secure):
-    use_settings(replace(settings, app_env=environment))
-    try:
-        response = client.post(
-            f"{API}/auth/register", json={"email": "ann@example.com", "password": "Granite-Path-42", "name": "Ann"}
-        )
-    finally:
-        use_settings(settings)
+def test_the_refresh_cookie_is_secure_outside_development(client, reconfigure, environment, secure):
+    reconfigure(app_env=environment)
+    response = client.post(
+        f"{API}/auth/register", json={"email": "ann@example.com", "password": "Granite-Path-42", "name": "Ann"}
+    )
     assert response.status_code == 201, response.text
     attributes = [part.strip() for part in response.headers["set-cookie"].split(";")]
     assert attributes[0].startswith("cairn_refresh=")
