@@ -114,6 +114,11 @@ def test_a_whole_flow_through_the_generated_client(client_package, base_url):
     listed = api("projects.list_projects").sync(client=client, search="summit")
     assert [item.id for item in listed.data] == [project.id]
     assert listed.meta.total == 1
+    second = api("projects.create_project").sync(client=client, body=models.ProjectCreate(name="Summit hut"))
+    first_page = api("projects.list_projects").sync(client=client, search="summit", limit=1)
+    next_page = api("projects.list_projects").sync(client=client, cursor=first_page.meta.next_cursor, limit=1)
+    assert [first_page.data[0].id, next_page.data[0].id] == [second.id, project.id]  # newest first, by cursor
+    assert api("projects.delete_project").sync_detailed(second.id, client=client).status_code == 204
     assert api("projects.get_project").sync(project.id, client=client).milestones == []
     changed = api("projects.update_project").sync(
         project.id, client=client, body=models.ProjectUpdate(status=models.ProjectStatus.INACTIVE, description=None)
