@@ -1,4 +1,4 @@
-"""Opaque, tamper-evident list cursors: a JSON payload and its HMAC, both base64url.
+"""Opaque, tamper-evident list cursors: a JSON payload and its HMAC (``derived_token``), both base64url.
 
 The payload says where a walk stopped and what it was walking (owner, sort, filters), so a
 cursor cannot be edited, moved to another list or made to show another user's rows.
@@ -8,14 +8,11 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import hmac
 import json
 from typing import Any
 
-from core.config import get_settings
-
-SIGNATURE_BYTES = 16
+from core.tokens import derived_token
 
 
 class CursorInvalid(ValueError):
@@ -31,8 +28,7 @@ def _unb64(text: str) -> bytes:
 
 
 def _signature(body: str) -> str:
-    key = get_settings().jwt_secret.encode("utf-8")
-    return _b64(hmac.new(key, f"cursor:{body}".encode(), hashlib.sha256).digest()[:SIGNATURE_BYTES])
+    return derived_token("cursor", body)
 
 
 def encode(payload: dict[str, Any]) -> str:

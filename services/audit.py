@@ -69,11 +69,12 @@ def list_events(
 ) -> Page:
     """One page of audit rows, newest first: those about ``user_id`` (as actor or target user), of
     ``action``; by number or after a cursor made for ``scope``, with the cursor that follows it."""
-    _, filters, last = listing.resume(cursor, page, scope, None, {"userId": user_id, "action": action})
-    try:
-        found = store.page_of(
-            page=page or 1, limit=limit, user_id=filters["userId"], action=filters["action"], last=last
-        )
-    except (ValueError, TypeError):
-        raise listing.bad_cursor() from None
-    return listing.with_cursor(found, scope, store.NEWEST, filters)
+    return listing.page_of(
+        lambda **kw: store.page_of(limit=limit, **kw),
+        scope=scope,
+        cursor=cursor,
+        page=page,
+        sort=None,
+        default_sort=store.NEWEST,
+        filters={"user_id": user_id, "action": action},
+    )

@@ -7,6 +7,7 @@ under the same sort and filters; a request may leave those out and take the curs
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
@@ -15,12 +16,38 @@ from core.errors import InvalidInput
 from store.paging import Page
 
 FIELD = "query.cursor"
+NOT_OURS = "is not a cursor this list made, or was altered"
 
 
-def resume(
+def page_of(
+    fetch: Callable[..., Page],
+    *,
+    scope: str,
+    cursor: str | None,
+    page: int | None,
+    sort: str | None,
+    default_sort: str,
+    filters: dict[str, Any],
+) -> Page:
+    """``fetch(page=, sort=, last=, **filters)``'s page, by number or after ``cursor``, with the
+    cursor that follows it. Raises InvalidInput naming ``query.cursor`` for a cursor not made for
+    this list, sort and filters, or given with ``page``."""
+    sort, filters, last = _resume(cursor, page, scope, sort, filters)
+    sort = sort or default_sort
+    try:
+        found = fetch(page=page or 1, sort=sort, last=last, **filters)
+    except (ValueError, TypeError):  # a signed cursor whose key no longer parses (a changed sort key)
+        raise InvalidInput(FIELD, NOT_OURS) from None
+    if found.last is None:
+        return found
+    made = {"o": scope, "s": sort, "f": filters, "k": found.last[0], "i": found.last[1]}
+    return replace(found, cursor=cursors.encode(made))
+
+
+def _resume(
     cursor: str | None, page: int | None, scope: str, sort: str | None, filters: dict[str, Any]
 ) -> tuple[str | None, dict[str, Any], tuple[Any, str] | None]:
-    """(sort, filters, last row) to list with; raises InvalidInput naming ``query.cursor``."""
+    """(sort, filters, last row) to list with."""
     if cursor is None:
         return sort, filters, None
     if page is not None:
@@ -41,17 +68,5 @@ def _decoded(cursor: str) -> dict[str, Any]:
         if not (isinstance(made["s"], str) and isinstance(made["f"], dict) and isinstance(made["i"], str)):
             raise cursors.CursorInvalid("malformed")
     except (cursors.CursorInvalid, KeyError):
-        raise InvalidInput(FIELD, "is not a cursor this list made, or was altered") from None
+        raise InvalidInput(FIELD, NOT_OURS) from None
     return made
-
-
-def with_cursor(page: Page, scope: str, sort: str, filters: dict[str, Any]) -> Page:
-    """The page with the cursor that continues after its last row (None on the last page)."""
-    if page.last is None:
-        return page
-    made = {"o": scope, "s": sort, "f": filters, "k": page.last[0], "i": page.last[1]}
-    return replace(page, cursor=cursors.encode(made))
-
-
-def bad_cursor() -> InvalidInput:
-    return InvalidInput(FIELD, "is not a cursor this list made, or was altered")

@@ -60,14 +60,15 @@ def list_milestones(
     """One page of a project's live milestones, by number or after a cursor, with the cursor that
     follows it. Raises NotFound (project), InvalidInput (sort, cursor)."""
     project = owned(user_id, project_id)
-    scope = f"milestones:{user_id}:{project.id}"
-    sort, filters, last = listing.resume(cursor, page, scope, sort, {"status": status})
-    sort = sort or DEFAULT_SORT
-    try:
-        found = store.page_of(project, page=page or 1, limit=limit, sort=sort, last=last, **filters)
-    except (ValueError, TypeError):
-        raise listing.bad_cursor() from None
-    return listing.with_cursor(found, scope, sort, filters)
+    return listing.page_of(
+        lambda **kw: store.page_of(project, limit=limit, **kw),
+        scope=f"milestones:{user_id}:{project.id}",
+        cursor=cursor,
+        page=page,
+        sort=sort,
+        default_sort=DEFAULT_SORT,
+        filters={"status": status},
+    )
 
 
 def create_milestone(user_id: Any, project_id: Any, fields: Mapping[str, Any]) -> Milestone:

@@ -48,14 +48,15 @@ def list_projects(
 ) -> Page:
     """One page of the caller's live projects, by number or after a cursor, with the cursor that
     follows it. Raises InvalidInput for an unknown sort key or a cursor not made for this list."""
-    scope = f"projects:{user_id}"
-    sort, filters, last = listing.resume(cursor, page, scope, sort, {"search": search, "status": status})
-    sort = sort or DEFAULT_SORT
-    try:
-        found = store.page_of(user_id, page=page or 1, limit=limit, sort=sort, last=last, **filters)
-    except (ValueError, TypeError):  # a signed cursor whose key no longer parses (a changed sort key)
-        raise listing.bad_cursor() from None
-    return listing.with_cursor(found, scope, sort, filters)
+    return listing.page_of(
+        lambda **kw: store.page_of(user_id, limit=limit, **kw),
+        scope=f"projects:{user_id}",
+        cursor=cursor,
+        page=page,
+        sort=sort,
+        default_sort=DEFAULT_SORT,
+        filters={"search": search, "status": status},
+    )
 
 
 def detail(project: Project) -> ProjectDetail:

@@ -34,7 +34,13 @@ def add_once(event_id: Any, event: dict[str, Any]) -> None:
 
 
 def page_of(
-    *, page: int, limit: int, user_id: Any = None, action: str | None = None, last: tuple | None = None
+    *,
+    page: int,
+    limit: int,
+    sort: str = NEWEST,
+    user_id: Any = None,
+    action: str | None = None,
+    last: tuple | None = None,
 ) -> Page:
     """One page of audit rows, newest first.
 
@@ -54,5 +60,5 @@ def page_of(
     values = {"user": user_id, "target": str(user_id) if user_id else None, "action": action}
     listing = Listing(query, ("audit", bool(user_id), bool(action)), values)
     if last is not None:
-        return after(listing, NEWEST, NEWEST_FIRST, AuditLog.id, last, limit)
-    return paginate(listing, ordering(NEWEST, NEWEST_FIRST, AuditLog.id), page, limit)
+        return after(listing, sort, NEWEST_FIRST, AuditLog.id, last, limit)
+    return paginate(listing, ordering(sort, NEWEST_FIRST, AuditLog.id), page, limit)
