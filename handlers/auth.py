@@ -90,7 +90,7 @@ def reset_password(body: dict) -> Reply:
 
 def verify_email(body: dict) -> Reply:
     user = auth.verify_email(body["token"])
-    return {"user": user_json(user)}, 200, {}
+    return user_json(user), 200, {}
 
 
 def resend_verification(user: str) -> Reply:

@@ -11,11 +11,11 @@ Reply = tuple[Any, int]
 
 
 def get_me(user: str) -> Reply:
-    return {"user": user_json(accounts.get_me(user))}, 200
+    return user_json(accounts.get_me(user)), 200
 
 
 def update_me(user: str, body: dict) -> Reply:
-    return {"user": user_json(accounts.update_me(user, name=body.get("name")))}, 200
+    return user_json(accounts.update_me(user, name=body.get("name"))), 200
 
 
 def delete_me(user: str) -> Reply:
@@ -30,9 +30,12 @@ def change_password(user: str, token_info: dict, body: dict) -> Reply:
     return None, 204
 
 
-def list_sessions(user: str, token_info: dict) -> Reply:
-    sessions = accounts.list_sessions(user)
-    return {"data": [session_json(session, token_info["sid"]) for session in sessions]}, 200
+def list_sessions(
+    user: str, token_info: dict, page: int | None = None, limit: int = 20, cursor: str | None = None
+) -> Reply:
+    """``current`` marks the session making the request."""
+    found = accounts.list_sessions(user, page=page, limit=limit, cursor=cursor)
+    return page_json(found, lambda session: session_json(session, token_info["sid"])), 200
 
 
 def revoke_session(user: str, sessionId: str) -> Reply:

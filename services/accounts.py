@@ -10,10 +10,11 @@ import re
 from core.errors import InvalidInput, NotFound
 from core.passwords import hash_password, verify_password
 from core.text import trim
-from models import Session, User
-from services import audit, auth, emails, one_time_tokens
+from models import User
+from services import audit, auth, emails, listing, one_time_tokens
 from store import projects, users
 from store.database import writing
+from store.paging import Page
 
 # The contract's Email, NewPassword and PersonName rules, for the one caller that bypasses the contract (the CLI).
 PASSWORD_RULE = re.compile(r"^(?=.*[A-Z])(?=.*[0-9])[^\x00-\x1F\x7F]{8,}$")
@@ -69,9 +70,17 @@ def delete_me(user_id: str) -> None:
         audit.record("user.deleted", user_id, "user", user_id, {"projectsDeleted": deleted})
 
 
-def list_sessions(user_id: str) -> list[Session]:
-    """The user's live sessions, most recently used first."""
-    return users.live_sessions(user_id, auth.clock())
+def list_sessions(user_id: str, *, page: int | None = None, limit: int = 20, cursor: str | None = None) -> Page:
+    """One page of the user's live sessions, most recently used first; by number or after ``cursor``."""
+    return listing.page_of(
+        lambda **kw: users.sessions_page_of(user_id, now=auth.clock(), limit=limit, **kw),
+        scope=f"sessions:{user_id}",
+        cursor=cursor,
+        page=page,
+        sort=None,
+        default_sort=users.RECENTLY_USED,
+        filters={},
+    )
 
 
 def revoke_own_session(user_id: str, session_id: str) -> None:

@@ -5,11 +5,12 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from peewee import Case, IntegrityError
+from peewee import Case, IntegrityError, Select
 
 from core.errors import EmailTaken
 from models import LoginThrottle, RefreshToken, Session, User
 from store.adapter import Prepared, Slot, insert, slots
+from store.paging import Listing, Page, SortKey, after, ordering, paginate
 
 # Users ----------------------------------------------------------------------------------------
 
@@ -132,13 +133,23 @@ def revoke_session(session_id: str, now: datetime, user_id: str | None = None) -
     return bool(query.execute())
 
 
-def live_sessions(user_id: Any, now: datetime) -> list[Session]:
-    """The user's live sessions, most recently used first."""
-    return list(
-        Session.select()
-        .where((Session.user == user_id) & Session.revoked_at.is_null() & (Session.expires_at > now))
-        .order_by(Session.last_used_at.desc(), Session.id)
-    )
+SESSION_SORT_KEYS = {"lastUsedAt": SortKey(Session.last_used_at)}
+RECENTLY_USED = "-lastUsedAt"
+
+
+def sessions_page_of(
+    user_id: Any, *, now: datetime, page: int, limit: int, sort: str = RECENTLY_USED, last: tuple | None = None
+) -> Page:
+    """One page of the user's live sessions, most recently used first, numbered or after ``last``."""
+
+    def query() -> Select:
+        live = Session.revoked_at.is_null() & (Session.expires_at > Slot("now"))
+        return Session.select().where((Session.user == Slot("user")) & live)
+
+    listing = Listing(query, ("sessions",), {"user": user_id, "now": now})
+    if last is not None:
+        return after(listing, sort, SESSION_SORT_KEYS, Session.id, last, limit)
+    return paginate(listing, ordering(sort, SESSION_SORT_KEYS, Session.id), page, limit)
 
 
 # The login throttle ---------------------------------------------------------------------------

@@ -18,16 +18,16 @@ def test_get_me(client):
     body = registered(client)
     response = me(client, body["tokens"])
     assert response.status_code == 200
-    assert response.json() == {"user": body["user"]}
+    assert response.json() == body["user"]
 
 
 def test_update_me_trims_the_name(client):
     tokens = registered(client)["tokens"]
     response = client.patch(f"{API}/users/me", json={"name": "  Ann Lee-Moreau "}, headers=bearer(tokens))
     assert response.status_code == 200, response.text
-    assert response.json()["user"]["name"] == "Ann Lee-Moreau"
-    assert response.json()["user"]["updatedAt"] >= response.json()["user"]["createdAt"]
-    assert me(client, tokens).json()["user"]["name"] == "Ann Lee-Moreau"
+    assert response.json()["name"] == "Ann Lee-Moreau"
+    assert response.json()["updatedAt"] >= response.json()["createdAt"]
+    assert me(client, tokens).json()["name"] == "Ann Lee-Moreau"
 
 
 @pytest.mark.parametrize("body", [{}, {"name": "x"}, {"name": "  "}, {"email": "other@example.com"}])
@@ -101,6 +101,28 @@ def test_list_sessions_marks_the_current_one(client):
     assert current["userAgent"] == "testclient"
     client.post(f"{API}/auth/logout", headers=bearer(first))
     assert len(client.get(f"{API}/users/me/sessions", headers=bearer(second)).json()["data"]) == 1
+
+
+def test_sessions_are_paged_like_every_list(client):
+    registered(client)
+    for _ in range(4):
+        tokens = login(client).json()["tokens"]
+    first = client.get(f"{API}/users/me/sessions", params={"limit": 2}, headers=bearer(tokens)).json()
+    assert first["meta"] == {"total": 5, "page": 1, "limit": 2, "totalPages": 3, "nextCursor": ANY}
+    seen = [s["id"] for s in first["data"]]
+    cursor = first["meta"]["nextCursor"]
+    while cursor:
+        page = client.get(f"{API}/users/me/sessions", params={"limit": 2, "cursor": cursor}, headers=bearer(tokens))
+        assert page.status_code == 200, page.text
+        assert set(page.json()["meta"]) == {"limit", "nextCursor"}
+        seen += [s["id"] for s in page.json()["data"]]
+        cursor = page.json()["meta"]["nextCursor"]
+    assert len(seen) == len(set(seen)) == 5
+    bob = registered(client, "bob@example.com")["tokens"]  # a cursor is bound to its user's list
+    mine = first["meta"]["nextCursor"]
+    assert_error(
+        client.get(f"{API}/users/me/sessions", params={"cursor": mine}, headers=bearer(bob)), 400, "VALIDATION_ERROR"
+    )
 
 
 def test_revoke_one_of_my_sessions(client):

@@ -1,8 +1,9 @@
 """A spec people can trust: the conventions every operation of ``openapi/openapi.yaml`` keeps.
 
-Each operation has an ``operationId``, a summary and a tag; documents its 4xx and 500
-responses with the error envelope; request bodies refuse unknown fields and bound every
-string; the links name real operations and parameters. Both served copies are the file.
+Each operation has an ``operationId``, a summary, a description and a tag; every parameter
+an example; documents its 4xx and 500 responses with the error envelope, narrowed to the codes
+that status carries; request bodies refuse unknown fields and bound every string; the links
+name real operations and parameters. Both served copies are the file.
 """
 
 from __future__ import annotations
@@ -13,13 +14,14 @@ from collections.abc import Iterator
 import pytest
 
 from app import SPEC_DIR, SPEC_FILE, load_spec
+from web.errors import STATUS_BY_CODE
 
 pytestmark = pytest.mark.contract
 
 SPEC = load_spec()
 SPEC_PATH = SPEC_DIR / SPEC_FILE
 HTTP_METHODS = ("get", "put", "post", "delete", "patch")
-ERROR_SCHEMA = "#/components/schemas/Error"
+ERROR_SCHEMA = "ErrorResponse"
 # The readiness probe's 503 is its own report (`status: down` and each check), by the requirements.
 NOT_AN_ERROR = {("GET /health/ready", "503")}
 
@@ -46,22 +48,53 @@ IDS = [label for label, _, _ in OPERATIONS]
 
 
 @pytest.mark.parametrize(("label", "operation", "item"), OPERATIONS, ids=IDS)
-def test_operation_is_named_summarised_and_tagged(label, operation, item):
+def test_operation_is_named_summarised_described_and_tagged(label, operation, item):
     assert operation.get("operationId"), label
     assert operation.get("summary"), label
+    assert operation.get("description"), label
     assert operation.get("tags"), label
     assert set(operation["tags"]) <= {tag["name"] for tag in SPEC["tags"]}, label
 
 
+def error_codes(schema_ref: str) -> list[str]:
+    """The codes an error body schema allows; it must be ``ErrorResponse`` or a copy narrowing ``code``."""
+    name = schema_ref.removeprefix("#/components/schemas/")
+    assert name.endswith(ERROR_SCHEMA), f"{name}: not an error body"
+    schema, generic = SPEC["components"]["schemas"][name], SPEC["components"]["schemas"][ERROR_SCHEMA]
+    error, generic_error = schema["properties"]["error"], generic["properties"]["error"]
+    assert {**schema, "properties": None, "description": None} == {**generic, "properties": None, "description": None}
+    assert {**error, "properties": {**error["properties"], "code": None}} == {
+        **generic_error,
+        "properties": {**generic_error["properties"], "code": None},
+    }, f"{name}: differs from {ERROR_SCHEMA} in more than its codes"
+    return deref(error["properties"]["code"])["enum"]
+
+
 @pytest.mark.parametrize(("label", "operation", "item"), OPERATIONS, ids=IDS)
-def test_errors_are_documented_with_the_envelope(label, operation, item):
+def test_errors_are_documented_with_the_envelope_narrowed_to_their_status(label, operation, item):
     responses = operation["responses"]
     assert any(status.startswith("4") for status in responses), f"{label}: no 4xx documented"
     assert "500" in responses, f"{label}: 500 not documented"
     for status, response in responses.items():
         if status[0] in "45" and (label, status) not in NOT_AN_ERROR:
             media = deref(response).get("content", {}).get("application/json", {})
-            assert media.get("schema", {}).get("$ref") == ERROR_SCHEMA, f"{label} {status}: not the error envelope"
+            codes = error_codes(media.get("schema", {}).get("$ref", ""))
+            assert {STATUS_BY_CODE[code] for code in codes} == {int(status)}, f"{label} {status}: {codes}"
+
+
+def test_error_codes_are_the_servers():
+    assert SPEC["components"]["schemas"]["ErrorCode"]["enum"] == list(STATUS_BY_CODE)
+
+
+@pytest.mark.parametrize(("label", "operation", "item"), OPERATIONS, ids=IDS)
+def test_every_parameter_has_an_example(label, operation, item):
+    for parameter in [*item.get("parameters", []), *operation.get("parameters", [])]:
+        assert "example" in deref(parameter), f"{label}: {deref(parameter)['name']}"
+
+
+def test_generated_clients_get_an_absolute_default_server():
+    assert SPEC["servers"][0]["url"] == "http://localhost:8000"
+    assert SPEC["servers"][0]["description"]
 
 
 def strings_without_bounds(schema: dict, where: str) -> Iterator[str]:

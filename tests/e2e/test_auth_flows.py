@@ -55,8 +55,8 @@ def test_register_then_the_emailed_link_verifies_once(api: httpx.Client, smtp_si
 
     verified = api.post("/auth/verify-email", json={"token": token})
     assert verified.status_code == 200, verified.text
-    assert verified.json()["user"]["emailVerified"] is True
-    assert api.get("/users/me", headers=bearer(tokens)).json()["user"]["emailVerified"] is True
+    assert verified.json()["emailVerified"] is True
+    assert api.get("/users/me", headers=bearer(tokens)).json()["emailVerified"] is True
     again = api.post("/auth/verify-email", json={"token": token})
     assert again.status_code == 400
     assert again.json()["error"]["code"] == "INVALID_TOKEN"

@@ -397,7 +397,7 @@ def test_sql_and_script_payloads_are_stored_and_returned_verbatim(client, accoun
     milestone = client.post(f"{API}/projects/{project['id']}/milestones", json={"title": payload}, headers=auth)
     assert (milestone.status_code, milestone.json()["title"]) == (201, payload)
     renamed = client.patch(f"{API}/users/me", json={"name": payload[:100]}, headers=auth)
-    assert (renamed.status_code, renamed.json()["user"]["name"]) == (200, payload[:100])
+    assert (renamed.status_code, renamed.json()["name"]) == (200, payload[:100])
 
     assert (Project.select().count(), Milestone.select().count(), User.select().count()) == (1, 1, 1)
     assert Project.get_by_id(project["id"]).name == payload
