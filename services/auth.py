@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from core.config import get_settings
-from core.errors import AccountLocked, EmailTaken, InvalidCredentials, InvalidInput, InvalidToken, NotAuthenticated
+from core.errors import AccountLocked, EmailTaken, InvalidCredentials, InvalidToken, NotAuthenticated
 from core.logs import client_ip_var, user_agent_var
-from core.passwords import dummy_hash, hash_password, too_long, verify_password
+from core.passwords import dummy_hash, hash_password, verify_password
 from core.text import trim
 from core.tokens import (
     ACCESS_TOKEN_TTL,
@@ -52,12 +52,6 @@ class Tokens:
 def normalise_email(email: str) -> str:
     """Lower-cased in Python: SQLite's LOWER() folds ASCII only, so the database must not do it."""
     return email.strip().lower()
-
-
-def check_password_bytes(password: str, field: str) -> None:
-    """Raise InvalidInput naming ``field`` if the password is over bcrypt's 72 UTF-8 bytes."""
-    if too_long(password):
-        raise InvalidInput(field, "must be at most 72 UTF-8 bytes")
 
 
 # Sessions ------------------------------------------------------------------------------------
@@ -96,9 +90,8 @@ def live_session_role(user_id: str, session_id: str) -> str | None:
 def register(email: str, password: str, name: str) -> tuple[User, Tokens]:
     """Create an account and its first session; queue the verification email.
 
-    Raises InvalidInput (password over 72 bytes) and EmailTaken.
+    Raises EmailTaken.
     """
-    check_password_bytes(password, "body.password")
     email = normalise_email(email)
     if users.live_by_email(email):
         raise EmailTaken()
@@ -254,10 +247,8 @@ def forgot_password(email: str) -> None:
 def reset_password(token: str, password: str) -> None:
     """Set a new password with a reset token; end every session, lift a lockout, send a notice.
 
-    Raises InvalidInput (password over 72 bytes; checked first, so the token is not spent) and
-    InvalidToken for an unknown, used or expired token.
+    Raises InvalidToken for an unknown, used or expired token.
     """
-    check_password_bytes(password, "body.password")
     password_hash = hash_password(password)
     now = clock()
     with writing():

@@ -12,10 +12,12 @@ import json
 import uuid
 from datetime import UTC, datetime, timedelta
 
+import bcrypt
 import jwt
 import pytest
 
 from core.errors import DomainError
+from core.passwords import PREHASH_MARKER
 from core.tokens import AUDIENCE, ISSUER, issue_access_token
 from models import AuditLog, LoginThrottle, OneTimeToken, OutboxMessage, RefreshToken, Session, User
 from services import auth
@@ -25,6 +27,9 @@ from web.errors import code_of
 API = "/api/v1"
 PASSWORD = "Granite-Path-42"
 NEW_PASSWORD = "Basalt-Ridge-77"
+# 60 accented letters (2 UTF-8 bytes each) + "A1": 62 characters, 122 bytes.
+ACCENTED_PASSWORD = ("àéîõüçñåøë" * 6) + "A1"
+LONGEST_PASSWORD = "A1" + "é" * 126  # the schema's 128 characters, 254 bytes
 
 
 def register(client, email="ann@example.com", password=PASSWORD, name="Ann Lee"):
@@ -93,7 +98,7 @@ def test_register_creates_the_account_its_session_and_a_verification_email(clien
     [email] = mailbox.messages()
     assert email["To"] == "ann@example.com"
     assert mailbox.token("ann@example.com", "verify-email")
-    assert User.get().password_hash.startswith("$2b$")
+    assert User.get().password_hash.startswith(PREHASH_MARKER + "$2b$")
     assert RefreshToken.get().token_hash != body["tokens"]["refreshToken"]  # only the hash is stored
     assert actions() == ["user.registered"]
 
@@ -127,11 +132,32 @@ def test_emails_are_lower_cased_in_python_even_beyond_ascii(client):
     assert auth.login("Élodie@example.com", PASSWORD)[0].id == user.id
 
 
-def test_a_password_over_72_bytes_is_400_naming_the_field(client):
-    password = "Aé1" + "é" * 35  # 38 characters, 74 UTF-8 bytes
-    error = assert_error(register(client, password=password), 400, "VALIDATION_ERROR")
-    assert error["details"] == [{"field": "body.password", "message": "must be at most 72 UTF-8 bytes"}]
+def test_a_62_character_accented_password_registers_and_logs_in_and_its_last_character_counts(client):
+    assert (len(ACCENTED_PASSWORD), len(ACCENTED_PASSWORD.encode())) == (62, 122)
+    assert register(client, password=ACCENTED_PASSWORD).status_code == 201
+    assert User.get().password_hash.startswith(PREHASH_MARKER)
+    assert login(client, password=ACCENTED_PASSWORD).status_code == 200
+    assert_error(login(client, password=ACCENTED_PASSWORD[:-1] + "2"), 401, "INVALID_CREDENTIALS")
+    assert_error(login(client, password=ACCENTED_PASSWORD[:-1]), 401, "INVALID_CREDENTIALS")
+
+
+def test_an_account_with_a_legacy_unmarked_hash_still_logs_in_exactly(client):
+    """Hashes stored before the pre-hash (bcrypt over the raw password) keep working, unchanged."""
+    registered(client)
+    legacy = bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(4)).decode()
+    User.update(password_hash=legacy).execute()
+    assert login(client).status_code == 200
+    assert_error(login(client, password=PASSWORD[:-1] + "3"), 401, "INVALID_CREDENTIALS")
+    assert User.get().password_hash == legacy
+
+
+def test_a_128_character_password_registers_and_logs_in_and_129_is_400_from_the_schema(client):
+    error = assert_error(register(client, password=LONGEST_PASSWORD + "é"), 400, "VALIDATION_ERROR")
+    assert [detail["field"] for detail in error["details"]] == ["body.password"]
     assert User.select().count() == 0
+    assert register(client, password=LONGEST_PASSWORD).status_code == 201
+    assert login(client, password=LONGEST_PASSWORD).status_code == 200
+    assert_error(login(client, password=LONGEST_PASSWORD[:-1] + "è"), 401, "INVALID_CREDENTIALS")
 
 
 @pytest.mark.parametrize(
@@ -189,7 +215,7 @@ def test_an_unknown_email_costs_one_bcrypt_check_like_a_known_one(client, monkey
     login(client, password="Wrong-Pass-1")
     login(client, email="nobody@example.com")
     assert len(checked) == 2
-    assert all(hashed.startswith("$2b$") for hashed in checked)
+    assert all(hashed.startswith(PREHASH_MARKER + "$2b$") for hashed in checked)
 
 
 def test_five_failures_lock_the_account_even_for_the_right_password(client, clock):
@@ -468,13 +494,15 @@ def test_a_reset_token_expires_after_sixty_minutes(client, mailbox, clock):
     assert_error(reset(client, token), 400, "INVALID_TOKEN")
 
 
-def test_a_too_long_new_password_does_not_spend_the_token(client, mailbox):
+def test_a_too_long_new_password_does_not_spend_the_token_and_128_characters_do(client, mailbox):
     registered(client)
     forgot(client)
     token = mailbox.token("ann@example.com", "reset-password")
-    error = assert_error(reset(client, token, "Aé1" + "é" * 35), 400, "VALIDATION_ERROR")
+    error = assert_error(reset(client, token, LONGEST_PASSWORD + "é"), 400, "VALIDATION_ERROR")
     assert error["details"][0]["field"] == "body.password"
-    assert reset(client, token).status_code == 204
+    assert reset(client, token, LONGEST_PASSWORD).status_code == 204
+    assert login(client, password=LONGEST_PASSWORD).status_code == 200
+    assert_error(login(client, password=LONGEST_PASSWORD[:-1] + "è"), 401, "INVALID_CREDENTIALS")
 
 
 def test_tokens_only_work_for_their_own_purpose(client, mailbox):

@@ -7,7 +7,19 @@ import uuid
 from unittest.mock import ANY
 
 import pytest
-from test_auth import API, NEW_PASSWORD, PASSWORD, assert_error, bearer, login, me, refresh, registered
+from test_auth import (
+    ACCENTED_PASSWORD,
+    API,
+    LONGEST_PASSWORD,
+    NEW_PASSWORD,
+    PASSWORD,
+    assert_error,
+    bearer,
+    login,
+    me,
+    refresh,
+    registered,
+)
 
 from core.errors import InvalidInput
 from models import Milestone, Project, Session, User
@@ -63,10 +75,19 @@ def test_a_wrong_current_password_is_a_400_naming_the_field(client):
     assert login(client).status_code == 200
 
 
-def test_a_new_password_over_72_bytes_is_a_400_naming_the_field(client):
+def test_a_new_password_over_128_characters_is_a_400_naming_the_field(client):
     tokens = registered(client)["tokens"]
-    error = assert_error(change_password(client, tokens, new="Aé1" + "é" * 35), 400, "VALIDATION_ERROR")
+    error = assert_error(change_password(client, tokens, new=LONGEST_PASSWORD + "é"), 400, "VALIDATION_ERROR")
     assert [detail["field"] for detail in error["details"]] == ["body.newPassword"]
+    assert login(client).status_code == 200
+
+
+@pytest.mark.parametrize("new", [ACCENTED_PASSWORD, LONGEST_PASSWORD], ids=["62-accented", "128"])
+def test_a_long_accented_new_password_counts_to_its_last_character(client, new):
+    tokens = registered(client)["tokens"]
+    assert change_password(client, tokens, new=new).status_code == 204
+    assert login(client, password=new).status_code == 200
+    assert_error(login(client, password=new[:-1] + "9"), 401, "INVALID_CREDENTIALS")
 
 
 def test_delete_me_soft_deletes_the_account_and_its_projects_and_ends_every_session(client, accounts):
@@ -187,6 +208,14 @@ def test_create_admin_then_log_in(client):
     assert response.json()["user"]["role"] == "admin"
 
 
+def test_create_admin_takes_the_longest_password_the_api_would(client):
+    accounts_service.create_or_promote_admin("ops@example.com", LONGEST_PASSWORD, "Ops")
+    assert login(client, email="ops@example.com", password=LONGEST_PASSWORD).status_code == 200
+    assert_error(
+        login(client, email="ops@example.com", password=LONGEST_PASSWORD[:-1] + "è"), 401, "INVALID_CREDENTIALS"
+    )
+
+
 def test_promote_an_existing_user_keeps_their_password(client):
     registered(client)
     user, created = accounts_service.create_or_promote_admin("ANN@example.com", "Ignored-Pass-1")
@@ -199,7 +228,7 @@ def test_promote_an_existing_user_keeps_their_password(client):
     ("email", "password", "name", "field"),
     [
         ("ops@example.com", "short", "Ops", "password"),
-        ("ops@example.com", "Aé1" + "é" * 35, "Ops", "password"),
+        ("ops@example.com", LONGEST_PASSWORD + "é", "Ops", "password"),
         ("not-an-email", "Admin-Pass-1", "Ops", "email"),
         ("ops@example.com", "Admin-Pass-1", "O", "name"),
     ],
