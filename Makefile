@@ -4,8 +4,12 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt constraints.txt | cksum | cut -d' ' -f1)
 PORT   ?= 8000
+# The TypeScript client check (tests/typescript): its npm packages, installed when node and npm are here.
+TS       := tests/typescript
+TS_STAMP := $(TS)/node_modules/.installed
+HAS_NODE := $(and $(shell command -v node 2>/dev/null),$(shell command -v npm 2>/dev/null))
 
-.PHONY: install run api worker beat flower migrate seed seed-large admin test test-contract lint format bench client clean
+.PHONY: install run api worker beat flower migrate seed seed-large admin test test-contract lint format bench client client-ts clean
 
 $(STAMP): requirements.txt requirements-dev.txt constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -13,7 +17,12 @@ $(STAMP): requirements.txt requirements-dev.txt constraints.txt
 	$(BIN)/python -m pip install -q -r requirements-dev.txt -c constraints.txt
 	rm -f $(VENV)/.installed-* && touch $@
 
-install: $(STAMP)
+# The contract test touches the same stamp when it runs `npm ci` itself.
+$(TS_STAMP): $(TS)/package.json $(TS)/package-lock.json
+	cd $(TS) && npm ci --no-audit --no-fund
+	touch $@
+
+install: $(STAMP) $(if $(HAS_NODE),$(TS_STAMP))
 
 run: install            ## API + worker + beat on the embedded default (SQLite, filesystem broker)
 	$(BIN)/python manage.py run
@@ -61,5 +70,8 @@ bench: install          ## the benchmark (needs PostgreSQL; see bench/README.md)
 client: install         ## generate a typed Python client from the spec into build/client
 	$(BIN)/openapi-python-client generate --path openapi/openapi.yaml --output-path build/client --meta none --overwrite --fail-on-warning
 
+client-ts: $(TS_STAMP)  ## generate TypeScript types for openapi-fetch from the spec into build/client-ts (needs node)
+	$(TS)/node_modules/.bin/openapi-typescript openapi/openapi.yaml --redocly $(TS)/redocly.yaml --output build/client-ts/openapi.d.ts
+
 clean:
-	rm -rf var build .pytest_cache .ruff_cache .coverage htmlcov
+	rm -rf var build $(TS)/build .pytest_cache .ruff_cache .coverage htmlcov

@@ -31,7 +31,9 @@ def pytest_configure(config: pytest.Config) -> None:
     if os.environ.get("CI") and not (TEST_DATABASE_URL and REDIS_URL):
         raise pytest.UsageError("CI is set: TEST_DATABASE_URL and REDIS_URL are required (no silent SQLite-only run)")
     if os.environ.get("CI") and not shutil.which("node"):
-        raise pytest.UsageError("CI is set: node is required (the spec's patterns are checked as ECMAScript)")
+        raise pytest.UsageError(
+            "CI is set: node is required (the spec's patterns as ECMAScript, the TypeScript client flow)"
+        )
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
