@@ -68,7 +68,7 @@ bench: install          ## the benchmark (needs PostgreSQL; see bench/README.md)
 	$(BIN)/python -m bench.run
 
 client: install         ## generate a typed Python client from the spec into build/client
-	$(BIN)/openapi-python-client generate --path openapi/openapi.yaml --output-path build/client --meta none --overwrite --fail-on-warning
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/openapi-python-client generate --path openapi/openapi.yaml --output-path build/client --meta none --overwrite --fail-on-warning
 
 client-ts: $(TS_STAMP)  ## generate TypeScript types for openapi-fetch from the spec into build/client-ts (needs node)
 	$(TS)/node_modules/.bin/openapi-typescript openapi/openapi.yaml --redocly $(TS)/redocly.yaml --output build/client-ts/openapi.d.ts

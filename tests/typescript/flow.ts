@@ -24,12 +24,6 @@ import type { paths } from "./build/openapi.js";
 
 const MAIL_WAIT_MS = 20_000;
 
-/**
- * verify-email and GET /users/me answer `{ user: User }` today (UserResult). When they answer
- * the User itself, this is the one line to change: `const userOf = <T>(body: T): T => body;`.
- */
-const userOf = <T extends { user: unknown }>(body: T): T["user"] => body.user;
-
 function setting(name: string): string {
   const value = process.env[name];
   if (!value) throw new Error(`${name} is not set`);
@@ -133,7 +127,7 @@ async function main(): Promise<void> {
 
   const token = await verificationToken(mailDir, email);
   const verified = await expectData(anonymous.POST("/api/v1/auth/verify-email", { body: { token } }), 200, "verify");
-  same(userOf(verified).emailVerified, true, "verified user");
+  same(verified.emailVerified, true, "verified user");
   await expectError(
     anonymous.POST("/api/v1/auth/verify-email", { body: { token } }),
     400,
@@ -272,7 +266,7 @@ async function main(): Promise<void> {
   check(refreshed.tokens.refreshToken !== login.tokens.refreshToken, "refresh rotates the refresh token");
   api = as(refreshed.tokens.accessToken);
   const me = await expectData(api.GET("/api/v1/users/me"), 200, "me after refresh");
-  same([userOf(me).email, userOf(me).emailVerified], [email, true], "me");
+  same([me.email, me.emailVerified], [email, true], "me");
   step("refresh (body token)");
 
   // Logout ends the session: its access and refresh tokens are refused.
