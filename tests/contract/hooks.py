@@ -1,60 +1,52 @@
-"""Schemathesis hooks for Cairn: who calls each operation, and with which credentials.
+"""Schemathesis hooks for Cairn that speak only HTTP: what QA needs to fuzz any running server.
 
-Loaded in-process by ``tests/contract/test_schemathesis.py`` and by the external
-``schemathesis run`` (``SCHEMATHESIS_HOOKS=contract.hooks``, ``tests/`` on ``PYTHONPATH``).
-Importing this module registers everything globally.
+Named by ``schemathesis.toml`` (found from the repository root), so ``schemathesis run
+<server>/api/v1/openapi.json`` loads them; the in-process suite (``test_schemathesis.py``) and
+the external run (``test_external_run.py``) load the same file through the same config. They
+never touch the database: every account is made through the API, with the run's own transport
+(HTTP, or the ASGI app in-process).
 
-- Most authenticated operations run as one shared user (cached); the admin operations
-  as a shared admin. The external run passes the tokens of a user it registered through
-  the API and of an admin made with ``manage.py create-admin`` (``CONTRACT_USER_TOKEN``,
-  ``CONTRACT_ADMIN_TOKEN``); in-process they are made here.
-- Operations that end a session or need fresh credentials (logout, delete account,
-  change password, revoke a session, reset password, verify email) get a **fresh
-  user per case**: ``change_password`` gets that user's real current password,
-  ``revoke_session`` its real session id, ``reset_password`` / ``verify_email`` a
-  real one-time token — but only where schemathesis generated valid data, so the
-  negative cases stay negative.
-- Positive cases whose password is over bcrypt's 72 UTF-8 bytes are dropped: the
-  schema cannot count bytes, and the spec documents that 400 in prose.
-- The spec's own example account (``ann@example.com``) exists, so the examples
-  phase logs in for real.
+- **A shared user** for every authenticated operation that leaves its session alive: registered
+  on first use, logged in again before its access token (15 minutes) can expire, and registered
+  anew if its account is gone (another database behind the same URL).
+- **A fresh user per case** for the operations that end a session or spend a token: logout,
+  delete account, change password (with that user's real ``currentPassword``), revoke session
+  (with its real session id) and refresh (with its real refresh token) — the real values only
+  where schemathesis meant the data to be valid, so negative cases stay negative.
+- **The admin** named by ``CAIRN_QA_ADMIN_EMAIL`` / ``CAIRN_QA_ADMIN_PASSWORD`` for ``/admin/*``
+  (``make admin`` creates one).
+- The spec's example account exists and logs in for real in the examples phase.
+- A token a link carried from a response (register → get me, …) is kept; a cursor is kept only
+  if the server made it for that list (made-up ones are a documented 400).
 
-Users, sessions and one-time tokens are written straight to the database with
-``conftest.Accounts`` (fast: no HTTP, no email; and the API has no way to make an admin
-or to hand out an emailed token); ``DATABASE_URL`` and ``JWT_SECRET`` say which
-database and key when this runs outside the test process. Registration itself is
-fuzzed like every other operation.
+What no hook can give without reading a mailbox — a live verification or reset token — is
+declared in ``schemathesis.toml`` as the by-design rejection it is.
 """
 
 from __future__ import annotations
 
 import os
-import sys
 import threading
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from typing import Any
 
 import schemathesis
 from requests.structures import CaseInsensitiveDict
 from schemathesis.core.parameters import ParameterLocation
 from schemathesis.generation.meta import TestPhase
 
-# In the CLI process: make the repository (models, core) and tests/ (conftest) importable.
-_TESTS = Path(__file__).resolve().parents[1]
-sys.path[:0] = [p for p in (str(_TESTS.parent), str(_TESTS)) if p not in sys.path]
-
-from conftest import Accounts  # noqa: E402 - needs the path above
-
-PASSWORD = "Contract-Pass-42"
-EXAMPLE_EMAIL = "ann@example.com"  # the spec's examples use this account
-EXAMPLE_PASSWORD = "Granite-Path-42"
+PASSWORD = "Qa-Fuzz-Pass-42"
+EXAMPLE_ACCOUNT = {"email": "ann@example.com", "password": "Granite-Path-42", "name": "Ann Lee"}  # the spec's
 ADMIN_OPERATIONS = ("list_audit_logs", "get_queues")
-SESSION_ENDING = ("logout", "delete_me", "change_password", "revoke_session")
-TOKEN_OPERATIONS = {"reset_password": "reset_password", "verify_email": "verify_email"}
-PASSWORD_FIELDS = {"register": "password", "change_password": "newPassword", "reset_password": "password"}
+FRESH_USER_OPERATIONS = ("logout", "delete_me", "change_password", "revoke_session", "refresh")
 SHARED_REFRESH_SECONDS = 600  # below the access token's 15 minutes
+LISTS = ("list_projects", "list_milestones", "list_sessions", "list_my_audit_logs", "list_audit_logs")
+CURSOR_BOUND = ("page", "sort", "search", "status", "action", "userId")  # a cursor carries these
+
+
+class QaSetupError(RuntimeError):
+    """The run cannot get the credentials it needs (the message says what to fix)."""
 
 
 @dataclass(frozen=True)
@@ -62,69 +54,81 @@ class Credentials:
     email: str
     password: str
     access_token: str
-    session_id: str
+    refresh_token: str
 
 
-# Accounts and tokens, written straight to the database -----------------------------------------
-
-_db_lock = threading.Lock()
+# Calls to the API, through the run's own transport -----------------------------------------------
 
 
-def _database():
-    """The app's database: already initialised in-process, from DATABASE_URL in the CLI run."""
-    from models.db import db
-    from store.database import init_db
-
-    with _db_lock:
-        if db.obj is None:
-            init_db(os.environ["DATABASE_URL"])
-    return db
+def send(operation, operation_id: str, *, body: dict | None = None, token: str | None = None):
+    """Call ``operation_id`` as a client would (HTTP, or the ASGI app in-process)."""
+    target = operation.schema.find_operation_by_id(operation_id)
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    case = target.Case(headers=headers) if body is None else target.Case(headers=headers, body=body)
+    return case.call()
 
 
-def new_account(email: str | None = None, password: str = PASSWORD, role: str = "user") -> Credentials:
-    """A user with a live session (``conftest.Accounts``: no HTTP, no email, bcrypt at the test cost)."""
-    email = email or f"contract-{uuid.uuid4().hex}@example.com"
-    with _database().connection_context():
-        user = Accounts().create(email=email, name="Contract Tester", role=role, password=password)
-        token, session_id = Accounts().login(user)
-    return Credentials(email, password, token, session_id)
+def _credentials(response, email: str, password: str) -> Credentials:
+    tokens = response.json()["tokens"]
+    _remember_tokens(response)
+    return Credentials(email, password, tokens["accessToken"], tokens["refreshToken"])
 
 
-def example_account() -> None:
-    """The account the spec's examples use, so the examples phase logs in for real (idempotent)."""
-    from models import User
-
-    with _database().connection_context():
-        exists = User.select().where(User.email == EXAMPLE_EMAIL, User.deleted_at.is_null()).exists()
-    if not exists:
-        new_account(EXAMPLE_EMAIL, EXAMPLE_PASSWORD)
-
-
-def one_time_token(email: str, purpose: str) -> str:
-    """A live token for the user, stored hashed exactly as the email flow stores it."""
-    from core.tokens import hash_token, new_opaque_token
-    from models import OneTimeToken, User
-
-    token = new_opaque_token()
-    now = datetime.now(UTC)
-    with _database().connection_context():
-        user = User.get((User.email == email) & User.deleted_at.is_null())
-        OneTimeToken.create(
-            user=user,
-            purpose=purpose,
-            token_hash=hash_token(token),
-            created_at=now,
-            expires_at=now + timedelta(hours=1),
-        )
-    return token
+def register(operation, email: str | None = None, password: str = PASSWORD) -> Credentials:
+    """A new account, logged in (``qa-…@example.com`` unless ``email`` is given)."""
+    email = email or f"qa-{uuid.uuid4().hex}@example.com"
+    response = send(operation, "register", body={"email": email, "password": password, "name": "QA Fuzzer"})
+    if response.status_code != 201:
+        raise QaSetupError(f"registering {email} answered {response.status_code}: {response.text[:300]}")
+    return _credentials(response, email, password)
 
 
-def _is_positive(case, location: ParameterLocation) -> bool:
-    """Whether schemathesis meant this part of the case to be valid (explicit cases count as valid)."""
-    if case.meta is None:
-        return True
-    component = case.meta.components.get(location)
-    return component is None or component.mode.is_positive
+def log_in(operation, email: str, password: str) -> Credentials | None:
+    """A new session for the account, or None when the server refuses the credentials."""
+    response = send(operation, "login", body={"email": email, "password": password})
+    if response.status_code == 200:
+        return _credentials(response, email, password)
+    if response.status_code in (401, 423):
+        return None
+    raise QaSetupError(f"logging in {email} answered {response.status_code}: {response.text[:300]}")
+
+
+def current_session_id(operation, credentials: Credentials) -> str:
+    response = send(operation, "list_sessions", token=credentials.access_token)
+    return next(session["id"] for session in response.json()["data"] if session["current"])
+
+
+# What the server handed out -------------------------------------------------------------------
+
+_lock = threading.Lock()
+_issued_tokens: set[str] = set()
+_issued_cursors: set[tuple[str, str]] = set()  # (operation id, cursor)
+
+
+def _remember_tokens(response) -> None:
+    body = _json(response)
+    tokens = body.get("tokens") if isinstance(body, dict) else None
+    if isinstance(tokens, dict) and isinstance(tokens.get("accessToken"), str):
+        with _lock:
+            _issued_tokens.add(tokens["accessToken"])
+
+
+def _json(response) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        return None
+
+
+@schemathesis.hook
+def after_call(context, case, response) -> None:
+    """Remember the access tokens and cursors the server made (links carry them to later calls)."""
+    _remember_tokens(response)
+    body = _json(response)
+    meta = body.get("meta") if isinstance(body, dict) else None
+    if isinstance(meta, dict) and isinstance(meta.get("nextCursor"), str):
+        with _lock:
+            _issued_cursors.add((operation_name(case.operation), meta["nextCursor"]))
 
 
 # Auth providers ---------------------------------------------------------------------------------
@@ -134,21 +138,25 @@ def operation_name(operation) -> str:
     return operation.definition.raw["operationId"]
 
 
-def _carries_server_token(case) -> bool:
-    """A link (register / login / refresh → …) already put one of the server's own access tokens here."""
-    from core.tokens import TokenExpired, TokenInvalid, decode_access_token
+def is_positive(case, location: ParameterLocation) -> bool:
+    """Whether schemathesis meant this part of the case to be valid (explicit cases count as valid)."""
+    if case.meta is None:
+        return True
+    component = case.meta.components.get(location)
+    return component is None or component.mode.is_positive
 
+
+def _carries_issued_token(case) -> bool:
+    """A stateful link already put one of the server's own access tokens here."""
     scheme, _, token = str((case.headers or {}).get("Authorization", "")).partition(" ")
-    try:
-        decode_access_token(token)
-    except (TokenExpired, TokenInvalid):
-        return False
-    return scheme == "Bearer" and case.meta is not None and case.meta.phase.name == TestPhase.STATEFUL
+    in_stateful_phase = case.meta is not None and case.meta.phase.name == TestPhase.STATEFUL
+    with _lock:
+        return in_stateful_phase and scheme == "Bearer" and token in _issued_tokens
 
 
 def authorize(case, access_token: str) -> None:
     """Send ``access_token`` unless a link supplied a real one (a new container: never edit in place)."""
-    if _carries_server_token(case):
+    if _carries_issued_token(case):
         return
     headers = CaseInsensitiveDict(case.headers or {})
     headers["Authorization"] = f"Bearer {access_token}"
@@ -158,101 +166,111 @@ def authorize(case, access_token: str) -> None:
 def _shared_user_operation(context) -> bool:
     """Authenticated operations that leave the session alive and are not admin-only."""
     public = context.operation.definition.raw.get("security") == []
-    special = (*ADMIN_OPERATIONS, *SESSION_ENDING, *TOKEN_OPERATIONS)
+    special = (*ADMIN_OPERATIONS, *FRESH_USER_OPERATIONS)
     return not public and operation_name(context.operation) not in special
 
 
+class _LoggedIn:
+    """A cached account that logs in again when schemathesis asks for a new token."""
+
+    def __init__(self) -> None:
+        self.account: tuple[str, str] | None = None
+
+    def set(self, case, data: str, context) -> None:
+        authorize(case, data)
+
+
 @schemathesis.auth(refresh_interval=SHARED_REFRESH_SECONDS, retry_on=[]).apply_to(_shared_user_operation)
-class SharedUser:
+class SharedUser(_LoggedIn):
     """One ordinary user for every authenticated operation that leaves the session alive."""
 
     def get(self, case, context) -> str:
-        example_account()
-        return os.environ.get("CONTRACT_USER_TOKEN") or new_account().access_token
-
-    def set(self, case, data: str, context) -> None:
-        authorize(case, data)
+        if self.account is not None:
+            again = log_in(context.operation, *self.account)
+            if again is not None:
+                return again.access_token
+        credentials = register(context.operation)  # first use, or the account is gone
+        self.account = (credentials.email, credentials.password)
+        return credentials.access_token
 
 
 @schemathesis.auth(refresh_interval=SHARED_REFRESH_SECONDS, retry_on=[]).apply_to(operation_id=list(ADMIN_OPERATIONS))
-class SharedAdmin:
-    """One administrator for the admin operations."""
+class SharedAdmin(_LoggedIn):
+    """The administrator QA names in the environment, for the admin operations."""
 
     def get(self, case, context) -> str:
-        return os.environ.get("CONTRACT_ADMIN_TOKEN") or new_account(role="admin").access_token
+        email, password = os.environ.get("CAIRN_QA_ADMIN_EMAIL"), os.environ.get("CAIRN_QA_ADMIN_PASSWORD")
+        if not (email and password):
+            raise QaSetupError("set CAIRN_QA_ADMIN_EMAIL and CAIRN_QA_ADMIN_PASSWORD to an admin (make admin EMAIL=…)")
+        credentials = log_in(context.operation, email, password)
+        if credentials is None:
+            raise QaSetupError(f"the server refused the login of CAIRN_QA_ADMIN_EMAIL ({email})")
+        return credentials.access_token
 
-    def set(self, case, data: str, context) -> None:
-        authorize(case, data)
 
-
-@schemathesis.auth(refresh_interval=None).apply_to(operation_id=[*SESSION_ENDING, *TOKEN_OPERATIONS])
+@schemathesis.auth(refresh_interval=None).apply_to(operation_id=list(FRESH_USER_OPERATIONS))
 class FreshUser:
-    """A new user for every case of an operation that ends its session or consumes a token."""
+    """A new user for every case of an operation that ends its session or spends its token."""
 
     def get(self, case, context) -> tuple[Credentials, str | None]:
-        credentials = new_account()
-        purpose = TOKEN_OPERATIONS.get(operation_name(context.operation))
-        return credentials, one_time_token(credentials.email, purpose) if purpose else None
+        credentials = register(context.operation)
+        wants_session = operation_name(context.operation) == "revoke_session"
+        return credentials, current_session_id(context.operation, credentials) if wants_session else None
 
     def set(self, case, data: tuple[Credentials, str | None], context) -> None:
-        credentials, token = data
+        credentials, session_id = data
         name = operation_name(case.operation)
-        if name in SESSION_ENDING:
+        if name != "refresh":
             authorize(case, credentials.access_token)
-        # New containers, never edits in place: a body may be the spec's own example dict,
-        # shared with other cases.
-        body_is_valid = isinstance(case.body, dict) and _is_positive(case, ParameterLocation.BODY)
+        # New containers, never edits in place: a body may be the spec's own example, shared with other cases.
+        body_is_valid = isinstance(case.body, dict) and is_positive(case, ParameterLocation.BODY)
         if body_is_valid and name == "change_password":
             case.body = {**case.body, "currentPassword": credentials.password}
-        if body_is_valid and token is not None:
-            case.body = {**case.body, "token": token}
-        if name == "revoke_session" and _is_positive(case, ParameterLocation.PATH):
-            case.path_parameters = {**(case.path_parameters or {}), "sessionId": credentials.session_id}
+        if body_is_valid and name == "refresh":
+            case.body = {**case.body, "refreshToken": credentials.refresh_token}
+        if session_id is not None and is_positive(case, ParameterLocation.PATH):
+            case.path_parameters = {**(case.path_parameters or {}), "sessionId": session_id}
 
 
-# Filters ----------------------------------------------------------------------------------------
+# Requests ---------------------------------------------------------------------------------------
 
-LISTS = ("list_projects", "list_milestones", "list_my_audit_logs", "list_audit_logs")
-CURSOR_BOUND = ("page", "sort", "search", "status", "action", "userId")
+_example_account_ready = threading.Event()
 
 
-@schemathesis.hook("before_call")
-def only_server_made_cursors(context, case, kwargs) -> None:
-    """A cursor is a signed value the server made (a generated one is a documented 400), and it
-    carries its list's sort and filters: a positive case keeps only a real one (the stateful phase
-    follows the ``next`` links), without ``page`` and without sort or filters of its own."""
+@schemathesis.hook("before_call").apply_to(operation_id="login")
+def example_account_exists(context, case, kwargs) -> None:
+    """The spec's login example logs in for real: its account is registered first (once; 409 if it is there)."""
+    if case.meta is None or case.meta.phase.name != TestPhase.EXAMPLES or _example_account_ready.is_set():
+        return
+    send(case.operation, "register", body=EXAMPLE_ACCOUNT)
+    _example_account_ready.set()
+
+
+@schemathesis.hook("before_call").apply_to(operation_id=list(LISTS))
+def only_issued_cursors(context, case, kwargs) -> None:
+    """A valid case keeps a cursor only if the server made it for this list (the stateful phase
+    follows the ``next`` links), and then without ``page`` and without sort or filters of its own."""
     query = case.query if isinstance(case.query, dict) else {}
-    if operation_name(case.operation) not in LISTS or "cursor" not in query:
+    if "cursor" not in query or not is_positive(case, ParameterLocation.QUERY):
         return
-    if not _is_positive(case, ParameterLocation.QUERY):
-        return
-    from core import cursors
-
-    try:
-        cursors.decode(str(query["cursor"]))
-    except cursors.CursorInvalid:
+    with _lock:
+        issued = (operation_name(case.operation), str(query["cursor"])) in _issued_cursors
+    if not issued:
         query.pop("cursor")
         return
     for name in CURSOR_BOUND:
         query.pop(name, None)
 
 
-@schemathesis.hook("filter_case").apply_to(operation_id=list(PASSWORD_FIELDS))
-def password_fits_bcrypt(context, case) -> bool:
-    """Drop valid-by-schema passwords over 72 UTF-8 bytes (documented 400s the schema cannot express)."""
-    if not (isinstance(case.body, dict) and _is_positive(case, ParameterLocation.BODY)):
-        return True
-    from core.passwords import too_long
-
-    password = case.body.get(PASSWORD_FIELDS[operation_name(case.operation)])
-    return not (isinstance(password, str) and too_long(password))
-
-
-def forget_cached_credentials() -> None:
-    """Drop cached shared users (the database they lived in was emptied)."""
+def forget_credentials() -> None:
+    """Drop the cached users and what the server handed out (the in-process suite empties its database)."""
     from schemathesis.auths import GLOBAL_AUTH_STORAGE
 
     for provider in GLOBAL_AUTH_STORAGE.providers:
         inner = getattr(provider, "provider", provider)
         if hasattr(inner, "invalidate"):
             inner.invalidate()
+    with _lock:
+        _issued_tokens.clear()
+        _issued_cursors.clear()
+    _example_account_ready.clear()
