@@ -5,6 +5,12 @@ problem, as a string. These subclasses collect all of them as
 ``[{field, message}]`` and close the holes NOTES.md lists: invalid UTF-8,
 duplicate keys, NaN/Infinity and absurd nesting are 400s, never 500s.
 
+``field`` says where (``body.email``, ``query.limit``; a missing or unknown
+property is named itself: ``body.name``, ``body.isAdmin``); ``message`` is
+``web.messages.describe``'s sentence for the keyword that failed ("must be at
+most 100", or a pattern's declared ``x-pattern-message``), never jsonschema's
+own text, which quotes the value and the regular expression.
+
 The one module that touches Connexion's private API (the validators' ``_parse``, ``_validate``,
 ``_validator``, ``_nullable`` and ``_required``: Connexion's documented way to customise validation is to
 subclass them); ``tests/unit/test_adapters.py`` pins each name.
@@ -13,6 +19,7 @@ subclass them); ``tests/unit/test_adapters.py`` pins each name.
 from __future__ import annotations
 
 import json
+import re
 import typing as t
 
 from connexion.datastructures import MediaTypeDict
@@ -23,6 +30,7 @@ from jsonschema import Draft4Validator, ValidationError
 from starlette.datastructures import QueryParams
 
 from web.errors import truncate
+from web.messages import describe
 
 MAX_ERRORS = 20
 
@@ -35,18 +43,33 @@ class ValidationProblem(BadRequestProblem):
         self.details = details
 
 
-def _describe(error: ValidationError, prefix: str) -> dict[str, str]:
-    path = [str(part) for part in error.absolute_path]
+def _named(error: ValidationError) -> list[str]:
+    """The properties a ``required`` or ``additionalProperties`` error is about, each its own field.
+    (jsonschema raises one ``required`` error per missing property without saying which: each lists
+    all of them, and ``_details`` drops the repeats.)"""
+    instance = error.instance if isinstance(error.instance, dict) else {}
     if error.validator == "required" and isinstance(error.validator_value, list):
-        missing = next((name for name in error.validator_value if name not in (error.instance or {})), None)
-        path.append(str(missing)) if missing else None
-    field = ".".join([prefix, *path]) if path else prefix
-    return {"field": field, "message": truncate(error.message)}
+        return [str(name) for name in error.validator_value if name not in instance]
+    if error.validator == "additionalProperties" and error.validator_value is False:
+        known, patterns = error.schema.get("properties", {}), error.schema.get("patternProperties", {})
+        unknown = [name for name in instance if name not in known and not any(re.search(p, name) for p in patterns)]
+        return [truncate(name, 50) for name in sorted(unknown)]
+    return []
+
+
+def _located(error: ValidationError, prefix: str) -> list[tuple[str, str]]:
+    field = ".".join([prefix, *(str(part) for part in error.absolute_path)])
+    return [(each, describe(error)) for each in [f"{field}.{name}" for name in _named(error)] or [field]]
 
 
 def _details(errors: t.Iterable[ValidationError], prefix: str) -> list[dict[str, str]]:
+    errors = list(errors)
+    # A value failing both its pattern and its format (an ``Email``) gets the pattern's declared sentence only.
+    patterned = {tuple(e.absolute_path) for e in errors if e.validator == "pattern"}
+    errors = [e for e in errors if not (e.validator == "format" and tuple(e.absolute_path) in patterned)]
     ordered = sorted(errors, key=lambda e: [str(p) for p in e.absolute_path])
-    return [_describe(error, prefix) for error in ordered[:MAX_ERRORS]]
+    unique = dict.fromkeys(pair for error in ordered for pair in _located(error, prefix))
+    return [{"field": field, "message": message} for field, message in unique][:MAX_ERRORS]
 
 
 def _reject_duplicates(pairs: list[tuple[str, t.Any]]) -> dict:
@@ -138,7 +161,7 @@ class ParamValidator(ParameterValidator):
             return [{"field": field, "message": "is required"}] if param.get("required") else []
         schema = param.get("schema", param)
         validator = Draft4Validator(schema, format_checker=Draft4Validator.FORMAT_CHECKER)
-        return [{"field": field, "message": truncate(e.message)} for e in validator.iter_errors(value)]
+        return _details(validator.iter_errors(value), field)
 
 
 def _repeated_scalars(request: t.Any, query_parameters: list[dict]) -> list[dict[str, str]]:

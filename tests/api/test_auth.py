@@ -16,6 +16,7 @@ import bcrypt
 import jwt
 import pytest
 
+from app import load_spec
 from core.errors import DomainError
 from core.passwords import PREHASH_MARKER
 from core.tokens import AUDIENCE, ISSUER, issue_access_token
@@ -25,6 +26,7 @@ from tests.concurrency import at_once
 from web.errors import code_of
 
 API = "/api/v1"
+SCHEMAS = load_spec()["components"]["schemas"]
 PASSWORD = "Granite-Path-42"
 NEW_PASSWORD = "Basalt-Ridge-77"
 # 60 accented letters (2 UTF-8 bytes each) + "A1": 62 characters, 122 bytes.
@@ -179,9 +181,36 @@ def test_register_validation(client, field, value):
     assert f"body.{field}" in [detail["field"] for detail in error["details"]]
 
 
-def test_register_rejects_unknown_fields(client):
-    body = {"email": "ann@example.com", "password": PASSWORD, "name": "Ann Lee", "role": "admin"}
-    assert_error(client.post(f"{API}/auth/register", json=body), 400, "VALIDATION_ERROR")
+def test_register_rejects_unknown_fields_naming_each(client):
+    body = {"email": "ann@example.com", "password": PASSWORD, "name": "Ann Lee", "role": "admin", "isAdmin": True}
+    error = assert_error(client.post(f"{API}/auth/register", json=body), 400, "VALIDATION_ERROR")
+    assert error["details"] == [
+        {"field": "body.isAdmin", "message": "is not a known field"},
+        {"field": "body.role", "message": "is not a known field"},
+    ]
+    assert User.select().count() == 0
+
+
+def test_a_password_without_an_upper_case_letter_is_refused_in_words(client):
+    declared = SCHEMAS["NewPassword"]["x-pattern-message"]
+    assert "upper-case letter" in declared
+    error = assert_error(register(client, password="password1"), 400, "VALIDATION_ERROR")
+    assert error["details"] == [{"field": "body.password", "message": declared}]
+    assert "(?=" not in declared
+
+
+def test_every_missing_field_is_named(client):
+    error = assert_error(client.post(f"{API}/auth/register", json={}), 400, "VALIDATION_ERROR")
+    assert error["details"] == [
+        {"field": "body.email", "message": "is required"},
+        {"field": "body.password", "message": "is required"},
+        {"field": "body.name", "message": "is required"},
+    ]
+
+
+def test_a_malformed_email_is_one_sentence_not_a_format_and_a_pattern(client):
+    error = assert_error(register(client, email="ann.example.com"), 400, "VALIDATION_ERROR")
+    assert error["details"] == [{"field": "body.email", "message": SCHEMAS["Email"]["x-pattern-message"]}]
 
 
 # Login and lockout ---------------------------------------------------------------------------

@@ -50,25 +50,30 @@ def test_create_answers_201_with_location_that_get_follows(client, owner):
     assert fetched.json() == {**body, "milestones": []}
 
 
+NOT_BLANK = "must not be blank or contain control characters"  # Title's x-pattern-message
+FREE_TEXT = "must not contain control characters other than tab, line feed and carriage return"
+
+
 @pytest.mark.parametrize(
-    "body",
+    ("body", "details"),
     [
-        {},
-        {"name": ""},
-        {"name": "   "},
-        {"name": "x" * 256},
-        {"name": "tab\tinside"},
-        {"name": "ok", "description": "bell\x07"},
-        {"name": "ok", "description": "d" * 1001},
-        {"name": "ok", "status": "archived"},
-        {"name": "ok", "owner": "someone"},
-        {"name": 5},
+        ({}, [("body.name", "is required")]),
+        ({"name": ""}, [("body.name", "must not be empty"), ("body.name", NOT_BLANK)]),
+        ({"name": "   "}, [("body.name", NOT_BLANK)]),
+        ({"name": "x" * 256}, [("body.name", "must be at most 255 characters")]),
+        ({"name": "tab\tinside"}, [("body.name", NOT_BLANK)]),
+        ({"name": "ok", "description": "bell\x07"}, [("body.description", FREE_TEXT)]),
+        ({"name": "ok", "description": "d" * 1001}, [("body.description", "must be at most 1000 characters")]),
+        ({"name": "ok", "status": "archived"}, [("body.status", "must be one of: active, inactive")]),
+        ({"name": "ok", "owner": "someone"}, [("body.owner", "is not a known field")]),
+        ({"name": 5}, [("body.name", "must be a string")]),
+        ({"name": "ok", "description": 5}, [("body.description", "must be null or a string")]),
     ],
 )
-def test_create_rejects_invalid_bodies(client, owner, body):
+def test_create_rejects_invalid_bodies_in_words(client, owner, body, details):
     _, headers = owner
     error = error_of(client.post(BASE, json=body, headers=headers), 400, "VALIDATION_ERROR")
-    assert error["details"]
+    assert error["details"] == [{"field": field, "message": message} for field, message in details]
 
 
 def test_every_operation_needs_a_token(client, owner):
@@ -79,28 +84,36 @@ def test_every_operation_needs_a_token(client, owner):
         error_of(client.request(method, url, json={"name": "x"}), 401, "UNAUTHORIZED")
 
 
+SORTS = "must be one of: name, -name, createdAt, -createdAt, updatedAt, -updatedAt, status, -status"
+
+
 @pytest.mark.parametrize(
-    ("query", "field"),
+    ("query", "field", "message"),
     [
-        ("limit=101", "query.limit"),
-        ("limit=0", "query.limit"),
-        ("page=0", "query.page"),
-        ("page=10001", "query.page"),
-        ("page=abc", "query.page"),
-        ("sort=owner", "query.sort"),
-        ("sort=--name", "query.sort"),
-        ("status=archived", "query.status"),
-        ("search=" + "x" * 201, "query.search"),
-        ("search=%00", "query.search"),
-        ("search=%0A", "query.search"),  # the newline that separates the fields in search_text
-        ("search=a%0A", "query.search"),
-        ("colour=red", "query.colour"),
+        ("limit=101", "query.limit", "must be at most 100"),
+        ("limit=1000", "query.limit", "must be at most 100"),
+        ("limit=0", "query.limit", "must be at least 1"),
+        ("page=0", "query.page", "must be at least 1"),
+        ("page=10001", "query.page", "must be at most 10000"),
+        ("page=abc", "query.page", "must be an integer"),
+        ("sort=owner", "query.sort", SORTS),
+        ("sort=--name", "query.sort", SORTS),
+        ("status=archived", "query.status", "must be one of: active, inactive"),
+        ("search=" + "x" * 201, "query.search", "must be at most 200 characters"),
+        ("search=%00", "query.search", "must not contain control characters"),
+        (
+            "search=%0A",
+            "query.search",
+            "must not contain control characters",
+        ),  # the newline that separates the fields in search_text
+        ("search=a%0A", "query.search", "must not contain control characters"),
+        ("colour=red", "query.colour", "unknown parameter"),
     ],
 )
-def test_list_rejects_bad_parameters_naming_them(client, owner, query, field):
+def test_list_rejects_bad_parameters_naming_them_in_words(client, owner, query, field, message):
     _, headers = owner
     error = error_of(client.get(f"{BASE}?{query}", headers=headers), 400, "VALIDATION_ERROR")
-    assert field in {d["field"] for d in error["details"]}
+    assert error["details"] == [{"field": field, "message": message}]
 
 
 def test_list_defaults_and_page_past_the_end(client, owner):

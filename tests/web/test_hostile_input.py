@@ -48,6 +48,8 @@ MEDIA_TYPE_SPELLINGS = {
     "spaces-around": "  application/json\t;\tcharset=utf-8  ",
 }
 OVERSIZED_HEADERS = {"X-Padding": "a" * (32 * 1024)}
+# A detail's message speaks to people (web/messages.py): no regular expression, no quoted value.
+UNSPEAKABLE = ["(?=", "(?!", "^[", "[^", "\\x", "does not match", "is not of type", "<script>", "' OR '", "\x00"]
 
 
 def resolve(node: Any) -> Any:
@@ -324,6 +326,9 @@ def problems(response, case: Case, op: dict) -> list[str]:
     named = {detail["field"] for detail in error.get("details", [])}
     if case.field and response.status_code == 400 and not any(f.startswith(case.field) for f in named):
         found.append(f"details {sorted(named)} do not name {case.field}")
+    for detail in error.get("details", []):
+        if any(sign in detail["message"] for sign in UNSPEAKABLE):
+            found.append(f"message {detail['message'][:80]!r} shows a regular expression or echoes the value")
     return found
 
 
