@@ -4,12 +4,13 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt constraints.txt | cksum | cut -d' ' -f1)
 PORT   ?= 8000
+URL    ?= http://localhost:$(PORT)
 # The TypeScript client check (tests/typescript): its npm packages, installed when node and npm are here.
 TS       := tests/typescript
 TS_STAMP := $(TS)/node_modules/.installed
 HAS_NODE := $(and $(shell command -v node 2>/dev/null),$(shell command -v npm 2>/dev/null))
 
-.PHONY: install run api worker beat flower migrate seed seed-large admin test test-contract lint format bench client client-ts clean
+.PHONY: install run api worker beat flower migrate seed seed-large admin test contract lint format bench client client-ts clean
 
 $(STAMP): requirements.txt requirements-dev.txt constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -53,6 +54,9 @@ admin: migrate          ## create or promote an admin: make admin EMAIL=ops@exam
 
 test: install           ## the whole suite (SQLite + embedded broker; + PostgreSQL/Redis when TEST_DATABASE_URL/REDIS_URL are set)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+contract: install       ## QA: schemathesis, every check and phase, against a running server (URL; CAIRN_QA_ADMIN_EMAIL/PASSWORD)
+	$(BIN)/schemathesis run $(URL)/api/v1/openapi.json --checks all --phases examples,coverage,fuzzing,stateful --workers 1 $(CONTRACT_ARGS)
 
 lint: install           ## ruff (lint + format check), the layers contract (lint-imports) and the spec validator
 	$(BIN)/ruff check .

@@ -26,10 +26,10 @@ declared in ``schemathesis.toml`` as the by-design rejection it is.
 from __future__ import annotations
 
 import os
+import random
 import threading
 import uuid
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import schemathesis
 from requests.structures import CaseInsensitiveDict
@@ -49,8 +49,7 @@ class QaSetupError(RuntimeError):
     """The run cannot get the credentials it needs (the message says what to fix)."""
 
 
-@dataclass(frozen=True)
-class Credentials:
+class Credentials(NamedTuple):  # not a dataclass: schemathesis loads this file outside sys.modules
     email: str
     password: str
     access_token: str
@@ -61,11 +60,18 @@ class Credentials:
 
 
 def send(operation, operation_id: str, *, body: dict | None = None, token: str | None = None):
-    """Call ``operation_id`` as a client would (HTTP, or the ASGI app in-process)."""
+    """Call ``operation_id`` as a client would (HTTP, or the ASGI app in-process).
+
+    Auth providers run while Hypothesis draws a case, and a ``Case`` takes its id from the global
+    ``random``: its state is put back, as Hypothesis requires of code inside a strategy."""
     target = operation.schema.find_operation_by_id(operation_id)
     headers = {"Authorization": f"Bearer {token}"} if token else {}
-    case = target.Case(headers=headers) if body is None else target.Case(headers=headers, body=body)
-    return case.call()
+    state = random.getstate()
+    try:
+        case = target.Case(headers=headers) if body is None else target.Case(headers=headers, body=body)
+        return case.call()
+    finally:
+        random.setstate(state)
 
 
 def _credentials(response, email: str, password: str) -> Credentials:
@@ -234,16 +240,12 @@ class FreshUser:
 
 # Requests ---------------------------------------------------------------------------------------
 
-_example_account_ready = threading.Event()
-
 
 @schemathesis.hook("before_call").apply_to(operation_id="login")
 def example_account_exists(context, case, kwargs) -> None:
-    """The spec's login example logs in for real: its account is registered first (once; 409 if it is there)."""
-    if case.meta is None or case.meta.phase.name != TestPhase.EXAMPLES or _example_account_ready.is_set():
-        return
-    send(case.operation, "register", body=EXAMPLE_ACCOUNT)
-    _example_account_ready.set()
+    """The spec's login example logs in for real: its account is registered first (409 when it is there)."""
+    if case.meta is not None and case.meta.phase.name == TestPhase.EXAMPLES:
+        send(case.operation, "register", body=EXAMPLE_ACCOUNT)
 
 
 @schemathesis.hook("before_call").apply_to(operation_id=list(LISTS))
@@ -260,17 +262,3 @@ def only_issued_cursors(context, case, kwargs) -> None:
         return
     for name in CURSOR_BOUND:
         query.pop(name, None)
-
-
-def forget_credentials() -> None:
-    """Drop the cached users and what the server handed out (the in-process suite empties its database)."""
-    from schemathesis.auths import GLOBAL_AUTH_STORAGE
-
-    for provider in GLOBAL_AUTH_STORAGE.providers:
-        inner = getattr(provider, "provider", provider)
-        if hasattr(inner, "invalidate"):
-            inner.invalidate()
-    with _lock:
-        _issued_tokens.clear()
-        _issued_cursors.clear()
-    _example_account_ready.clear()

@@ -1,12 +1,13 @@
-"""The external run: the real server, started as ``make api`` starts it, fuzzed from outside.
+"""QA's run: the real server, started as ``make api`` starts it, fuzzed from outside with ``make contract``.
 
 Once per test run: gunicorn with the uvicorn worker (``gunicorn.conf.py``, two workers,
 production settings) on a free port, on PostgreSQL when ``TEST_DATABASE_URL`` is set (a
-database of its own next to it, migrated with ``manage.py migrate``), else on SQLite. A
-user registers through the API and an admin is made with ``manage.py create-admin``;
-then ``schemathesis run`` runs every check and every phase, seeded and bounded, with
-``hooks.py`` for credentials, and must find nothing. The cases run per phase are
-printed (from the run's NDJSON events); the JUnit report lands next to them.
+database of its own next to it, migrated with ``manage.py migrate``), else on SQLite; an
+admin made with ``manage.py create-admin`` (``make admin``). Then ``make contract URL=…``
+runs exactly what QA runs — ``schemathesis run`` with the repository's ``schemathesis.toml``
+and its HTTP-only hooks, every check and every phase — seeded and bounded, and must end
+with no failure, no error and no "Authentication failed" warning. The cases run per phase
+are printed (from the run's NDJSON events); the JUnit report lands next to them.
 
 Bounds: ``--max-examples`` (per operation in fuzzing, scenarios in the stateful phase)
 and a timeout on the whole run. ``--max-time`` is not used: in schemathesis 4.32 it is a
@@ -15,7 +16,7 @@ share of it, so it neither caps the run nor keeps it whole.
 
 The broker is ``memory://`` (nothing consumes the emails and audit events queued here,
 and they must not pile up in the suite's Redis); rate limits are raised through the
-environment (the security tests prove them).
+environment, as the README tells QA (the security tests prove the limits).
 """
 
 from __future__ import annotations
@@ -28,32 +29,20 @@ from collections import Counter
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-import httpx
 import pytest
 from conftest import TEST_DATABASE_URL, recreate_postgres_database
 from conftest import test_environ as app_environ  # (not collected as a test)
 from e2e.conftest import ROOT, Service, free_port, http_ready
 
-from contract import hooks
 from contract.support import manage, report
 
 pytestmark = pytest.mark.contract
 
-SEED = 20261125
+SEED = 20261204
 MAX_EXAMPLES = 5
-RUN_TIMEOUT_SECONDS = 600  # a hang fails the test instead of eating CI's budget
+RUN_TIMEOUT_SECONDS = 900  # a hang fails the test instead of eating CI's budget
 PHASES = ["examples", "coverage", "fuzzing", "stateful"]
-# The user registered through the API is the spec's example account, so the examples phase logs in for real.
-USER = {"email": hooks.EXAMPLE_EMAIL, "password": hooks.EXAMPLE_PASSWORD, "name": "Ann Lee"}
-ADMIN = {"email": "contract-admin@example.com", "password": "Contract-Admin-42"}
-# 423 is the documented lockout; Hypothesis reuses small emails, so a valid address gets locked.
-CONFIG = """
-[cache]
-enabled = false
-
-[checks.positive_data_acceptance]
-expected-statuses = ["2xx", "3xx", "401", "403", "404", "409", "423", "429", "5xx"]
-"""
+ADMIN = {"email": "qa-admin@example.com", "password": "Qa-Admin-Pass-42"}
 
 
 def own_database(url: str) -> str:
@@ -104,12 +93,6 @@ def server(database_url: str, workdir: Path):
     service.stop()
 
 
-def access_token(base_url: str, path: str, body: dict) -> str:
-    response = httpx.post(f"{base_url}/api/v1/auth/{path}", json=body, timeout=10)
-    assert response.status_code in (200, 201), response.text
-    return response.json()["tokens"]["accessToken"]
-
-
 def cases_per_phase(ndjson: Path) -> Counter:
     counts: Counter = Counter()
     for line in ndjson.read_text().splitlines():
@@ -120,36 +103,24 @@ def cases_per_phase(ndjson: Path) -> Counter:
     return counts
 
 
-def test_schemathesis_cli_against_the_real_server(server, database_url, workdir, request):
-    env = app_environ(database_url, workdir)  # what hooks.py needs: the database and the JWT key
-    user_token = access_token(server, "register", USER)
-    manage("create-admin", ADMIN["email"], env={**env, "ADMIN_PASSWORD": ADMIN["password"]})
-    admin_token = access_token(server, "login", ADMIN)
-    config = workdir / "schemathesis.toml"
-    config.write_text(CONFIG)
+def test_make_contract_against_the_real_server(server, database_url, workdir, request):
+    admin_environ = {**app_environ(database_url, workdir), "ADMIN_PASSWORD": ADMIN["password"]}
+    manage("create-admin", ADMIN["email"], env=admin_environ)
     reports = workdir / "reports"
-    command = [
-        *(sys.executable, "-m", "schemathesis.cli", "--config-file", str(config), "run"),
-        f"{server}/api/v1/openapi.json",
-        *("--checks", "all", "--phases", ",".join(PHASES), "--seed", str(SEED)),
-        # One worker: with two, Hypothesis's parsing of lambda sources (ast.parse, not thread-safe on
-        # 3.11) sometimes kills the run ("AST constructor recursion depth mismatch"; seen on CI).
-        *("--max-examples", str(MAX_EXAMPLES), "--workers", "1"),
+    arguments = [
+        *("--seed", str(SEED), "--max-examples", str(MAX_EXAMPLES)),
         *("--suppress-health-check", "too_slow,filter_too_much"),
         *("--report", "junit,ndjson", "--report-dir", str(reports)),
     ]
-    hooks_env = {
-        **env,
-        "PYTHONPATH": str(ROOT / "tests"),
-        "SCHEMATHESIS_HOOKS": "contract.hooks",
-        "CONTRACT_USER_TOKEN": user_token,
-        "CONTRACT_ADMIN_TOKEN": admin_token,
-    }
+    command = ["make", "--no-print-directory", "contract", f"URL={server}", f"CONTRACT_ARGS={' '.join(arguments)}"]
+    qa_environ = {"CAIRN_QA_ADMIN_EMAIL": ADMIN["email"], "CAIRN_QA_ADMIN_PASSWORD": ADMIN["password"]}
+    # Nothing of the app's configuration reaches the run: QA knows the URL and the admin, nothing else.
+    environ = {name: value for name, value in os.environ.items() if not name.endswith(("DATABASE_URL", "JWT_SECRET"))}
 
     result = subprocess.run(
         command,
         cwd=ROOT,
-        env={**os.environ, **hooks_env},
+        env={**environ, **qa_environ},
         capture_output=True,
         text=True,
         timeout=RUN_TIMEOUT_SECONDS,
@@ -160,6 +131,8 @@ def test_schemathesis_cli_against_the_real_server(server, database_url, workdir,
     backend = "postgres" if TEST_DATABASE_URL else "sqlite"
     summary = ", ".join(f"{phase} {counts[phase]}" for phase in PHASES)
     junit = next(reports.glob("junit*.xml"), None)
-    report(request.config, f"schemathesis run (external, gunicorn on {backend}): {summary} cases; JUnit: {junit}")
-    assert result.returncode == 0, result.stdout[-20000:] + result.stderr[-5000:]
+    report(request.config, f"make contract (gunicorn on {backend}, seed {SEED}): {summary} cases; JUnit: {junit}")
+    output = result.stdout[-20000:] + result.stderr[-5000:]
+    assert result.returncode == 0, output
+    assert "Authentication failed" not in result.stdout, output
     assert all(counts[phase] for phase in PHASES), f"a phase ran nothing: {dict(counts)}"
