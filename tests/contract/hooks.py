@@ -176,19 +176,19 @@ def _shared_user_operation(context) -> bool:
     return not public and operation_name(context.operation) not in special
 
 
-class _LoggedIn:
-    """A cached account that logs in again when schemathesis asks for a new token."""
-
-    def __init__(self) -> None:
-        self.account: tuple[str, str] | None = None
+class _Bearer:
+    """Puts the access token ``get`` gave into the case (schemathesis caches it for the refresh interval)."""
 
     def set(self, case, data: str, context) -> None:
         authorize(case, data)
 
 
 @schemathesis.auth(refresh_interval=SHARED_REFRESH_SECONDS, retry_on=[]).apply_to(_shared_user_operation)
-class SharedUser(_LoggedIn):
+class SharedUser(_Bearer):
     """One ordinary user for every authenticated operation that leaves the session alive."""
+
+    def __init__(self) -> None:
+        self.account: tuple[str, str] | None = None  # email, password
 
     def get(self, case, context) -> str:
         if self.account is not None:
@@ -201,7 +201,7 @@ class SharedUser(_LoggedIn):
 
 
 @schemathesis.auth(refresh_interval=SHARED_REFRESH_SECONDS, retry_on=[]).apply_to(operation_id=list(ADMIN_OPERATIONS))
-class SharedAdmin(_LoggedIn):
+class SharedAdmin(_Bearer):
     """The administrator QA names in the environment, for the admin operations."""
 
     def get(self, case, context) -> str:
