@@ -1,6 +1,6 @@
 """`Idempotency-Key` on the two creates over HTTP (issue 25): replay, mismatch, in progress, errors
 not kept, keys per user, the header's rules. Concurrency, leases and the purge are proven on the
-service in tests/services/test_idempotency.py."""
+service in tests/services/test_idempotency_service.py."""
 
 from __future__ import annotations
 
