@@ -65,3 +65,15 @@ class InvalidInput(DomainError):
         super().__init__("Invalid input")
         self.field = field
         self.problem = problem
+
+
+class IdempotencyKeyMismatch(DomainError):
+    default_message = "This Idempotency-Key was already used with a different request"
+
+
+class IdempotencyKeyInUse(DomainError):
+    default_message = "A request with this Idempotency-Key is still being processed"
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__()
+        self.retry_after = retry_after

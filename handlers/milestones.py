@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from handlers.presenters import milestone_json, page_json
-from services import milestones
+from connexion import request
 
-Reply = tuple[Any, int, dict[str, str]]
+from handlers.presenters import Reply, milestone_json, page_json, reply_once
+from services import milestones
+from services.idempotency import StoredResponse
 
 
 def list_milestones(
@@ -25,10 +26,15 @@ def list_milestones(
 
 
 def create_milestone(user: str, projectId: str, body: dict[str, Any]) -> Reply:
-    """201 with the milestone and its Location."""
-    milestone = milestones.create_milestone(user, projectId, body)
-    location = f"/api/v1/projects/{milestone.project_id}/milestones/{milestone.id}"
-    return milestone_json(milestone), 201, {"Location": location}
+    """201 with the milestone and its Location; once per ``Idempotency-Key``."""
+
+    def create() -> StoredResponse:
+        milestone = milestones.create_milestone(user, projectId, body)
+        location = f"/api/v1/projects/{milestone.project_id}/milestones/{milestone.id}"
+        return StoredResponse(201, milestone_json(milestone), location)
+
+    key = request.headers.get("Idempotency-Key")
+    return reply_once(user, "create_milestone", key, {"projectId": projectId.lower(), "body": body}, create)
 
 
 def get_milestone(user: str, projectId: str, milestoneId: str) -> Reply:

@@ -10,9 +10,24 @@ from typing import Any
 from core.config import QUEUES
 from core.formats import iso_date, rfc3339
 from models import AuditLog, Milestone, Project, Session, User
+from services import idempotency
 from services.admin import QueueStatus
+from services.idempotency import StoredResponse
 from services.projects import ProjectDetail
 from store.paging import Page
+
+Reply = tuple[Any, int, dict[str, str]]
+REPLAYED = {"Idempotent-Replayed": "true"}
+
+
+def reply_once(
+    user: str, operation: str, key: str | None, request: dict[str, Any], create: Callable[[], StoredResponse]
+) -> Reply:
+    """``create``'s response, or with ``key`` (the ``Idempotency-Key`` header) the one stored for it,
+    marked ``Idempotent-Replayed: true`` (services/idempotency.py)."""
+    response, replayed = idempotency.once(user, operation, key, request, create)
+    headers = {"Location": response.location} if response.location else {}
+    return response.body, response.status, headers | (REPLAYED if replayed else {})
 
 
 def page_json(page: Page, item_json: Callable[[Any], dict[str, Any]]) -> dict[str, Any]:

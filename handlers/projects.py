@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from handlers.presenters import page_json, project_detail_json, project_json
-from services import projects
+from connexion import request
 
-Reply = tuple[Any, int, dict[str, str]]
+from handlers.presenters import Reply, page_json, project_detail_json, project_json, reply_once
+from services import projects
+from services.idempotency import StoredResponse
 
 
 def list_projects(
@@ -25,9 +26,13 @@ def list_projects(
 
 
 def create_project(user: str, body: dict[str, Any]) -> Reply:
-    """201 with the project and its Location."""
-    project = projects.create_project(user, body)
-    return project_json(project), 201, {"Location": f"/api/v1/projects/{project.id}"}
+    """201 with the project and its Location; once per ``Idempotency-Key``."""
+
+    def create() -> StoredResponse:
+        project = projects.create_project(user, body)
+        return StoredResponse(201, project_json(project), f"/api/v1/projects/{project.id}")
+
+    return reply_once(user, "create_project", request.headers.get("Idempotency-Key"), {"body": body}, create)
 
 
 def get_project(user: str, projectId: str) -> Reply:

@@ -6,14 +6,15 @@ from datetime import datetime, timedelta
 
 from peewee import ModelSelect
 
-from models import LoginThrottle, OneTimeToken, OutboxMessage, Session
+from models import IdempotencyKey, LoginThrottle, OneTimeToken, OutboxMessage, Session
 
 PURGE_BATCH = 1000
 
 
 def purge_expired(now: datetime, *, throttles_after: timedelta, done_after: timedelta, failed_after: timedelta) -> dict:
     """Delete expired sessions (their refresh tokens go with them, ON DELETE CASCADE), expired
-    one-time tokens, throttles with no live window or lock, and outbox rows finished long ago;
+    one-time tokens, throttles with no live window or lock, outbox rows finished long ago and
+    idempotency keys past their 24 hours (an abandoned in-progress one too);
     the number of rows deleted per table. Audit rows are kept."""
     return {
         "sessions": _delete(Session.select(Session.id).where(Session.expires_at < now)),
@@ -32,6 +33,7 @@ def purge_expired(now: datetime, *, throttles_after: timedelta, done_after: time
                 | ((OutboxMessage.state == "failed") & (OutboxMessage.finished_at < now - failed_after))
             )
         ),
+        "idempotency_keys": _delete(IdempotencyKey.select(IdempotencyKey.id).where(IdempotencyKey.expires_at < now)),
     }
 
 

@@ -32,6 +32,8 @@ from core.errors import (
     DomainError,
     EmailTaken,
     Forbidden,
+    IdempotencyKeyInUse,
+    IdempotencyKeyMismatch,
     InvalidCredentials,
     InvalidInput,
     InvalidToken,
@@ -52,8 +54,10 @@ STATUS_BY_CODE: dict[str, int] = {
     "METHOD_NOT_ALLOWED": 405,
     "EMAIL_EXISTS": 409,
     "CONFLICT": 409,
+    "IDEMPOTENCY_CONFLICT": 409,
     "PAYLOAD_TOO_LARGE": 413,
     "UNSUPPORTED_MEDIA_TYPE": 415,
+    "IDEMPOTENCY_KEY_MISMATCH": 422,
     "ACCOUNT_LOCKED": 423,
     "RATE_LIMITED": 429,
     "REQUEST_HEADERS_TOO_LARGE": 431,
@@ -87,6 +91,8 @@ DOMAIN_CODES: dict[type[DomainError], str] = {
     NotFound: "NOT_FOUND",
     EmailTaken: "EMAIL_EXISTS",
     Conflict: "CONFLICT",
+    IdempotencyKeyInUse: "IDEMPOTENCY_CONFLICT",
+    IdempotencyKeyMismatch: "IDEMPOTENCY_KEY_MISMATCH",
     AccountLocked: "ACCOUNT_LOCKED",
 }
 
@@ -149,7 +155,8 @@ def _from_api_error(exc: ApiError) -> ConnexionResponse:
 def _from_domain_error(exc: DomainError) -> ConnexionResponse:
     code = code_of(exc)
     details = [{"field": exc.field, "message": exc.problem}] if isinstance(exc, InvalidInput) else None
-    headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, AccountLocked) else None
+    retry_after = exc.retry_after if isinstance(exc, (AccountLocked, IdempotencyKeyInUse)) else None
+    headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
     return error_response(STATUS_BY_CODE[code], code, exc.message, details, headers)
 
 

@@ -18,6 +18,11 @@ never touch the database: every account is made through the API, with the run's 
 - The spec's example account exists and logs in for real in the examples phase.
 - A token a link carried from a response (register → get me, …) is kept; a cursor is kept only
   if the server made it for that list (made-up ones are a documented 400).
+- A valid ``Idempotency-Key`` on the creates is made fresh (a UUID) for each call, as a client
+  makes one per intended create: Hypothesis draws the same few keys again and again, and a drawn
+  key sent again with another body is the documented 422 (with the same body, a replay of a
+  project the run may have deleted since). Replays, mismatches and conflicts are proven by
+  tests/api/test_idempotency.py; malformed keys stay as drawn (400).
 
 What no hook can give without reading a mailbox — a live verification or reset token — is
 declared in ``schemathesis.toml`` as the by-design rejection it is.
@@ -41,6 +46,7 @@ EXAMPLE_ACCOUNT = {"email": "ann@example.com", "password": "Granite-Path-42", "n
 ADMIN_OPERATIONS = ("list_audit_logs", "get_queues")
 FRESH_USER_OPERATIONS = ("logout", "delete_me", "change_password", "revoke_session", "refresh")
 SHARED_REFRESH_SECONDS = 600  # below the access token's 15 minutes
+KEYED_CREATES = ("create_project", "create_milestone")
 LISTS = ("list_projects", "list_milestones", "list_sessions", "list_my_audit_logs", "list_audit_logs")
 CURSOR_BOUND = ("page", "sort", "search", "status", "action", "userId")  # a cursor carries these
 
@@ -262,3 +268,12 @@ def only_issued_cursors(context, case, kwargs) -> None:
         return
     for name in CURSOR_BOUND:
         query.pop(name, None)
+
+
+@schemathesis.hook("before_call").apply_to(operation_id=list(KEYED_CREATES))
+def fresh_idempotency_keys(context, case, kwargs) -> None:
+    """A valid ``Idempotency-Key`` becomes a new UUID (a new container: never edit in place)."""
+    headers = CaseInsensitiveDict(case.headers or {})
+    if "Idempotency-Key" in headers and is_positive(case, ParameterLocation.HEADER):
+        headers["Idempotency-Key"] = str(uuid.uuid4())
+        case.headers = headers

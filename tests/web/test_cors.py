@@ -14,7 +14,15 @@ API = "/api/v1"
 ALLOWED = "https://app.example.com"
 OTHER = "http://localhost:5173"
 EVIL = "https://evil.example.com"
-EXPOSED = {"RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset", "Retry-After", "X-Request-ID", "Location"}
+EXPOSED = {
+    "RateLimit-Limit",
+    "RateLimit-Remaining",
+    "RateLimit-Reset",
+    "Retry-After",
+    "X-Request-ID",
+    "Location",
+    "Idempotent-Replayed",
+}
 
 
 @pytest.fixture(scope="module")
@@ -54,6 +62,12 @@ def test_a_preflight_from_a_listed_origin_is_allowed(cors_client, origin):
     assert response.headers["access-control-max-age"] == "600"
     assert "Origin" in response.headers["vary"]
     assert response.headers["x-request-id"]
+
+
+def test_a_browser_may_send_an_idempotency_key(cors_client):
+    response = preflight(cors_client, ALLOWED, headers="content-type, authorization, idempotency-key")
+    assert response.status_code == 204
+    assert "Idempotency-Key" in response.headers["access-control-allow-headers"].split(", ")
 
 
 @pytest.mark.parametrize(
