@@ -21,7 +21,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 ALLOWED_METHODS = ("GET", "POST", "PATCH", "DELETE")
-ALLOWED_HEADERS = ("Authorization", "Content-Type", "X-Request-ID")
+ALLOWED_HEADERS = ("Authorization", "Content-Type", "X-Request-ID", "If-Match", "If-None-Match")
 EXPOSED_HEADERS = (
     "RateLimit-Limit",
     "RateLimit-Remaining",
@@ -29,6 +29,7 @@ EXPOSED_HEADERS = (
     "Retry-After",
     "X-Request-ID",
     "Location",
+    "ETag",
 )
 PREFLIGHT_MAX_AGE = 600
 

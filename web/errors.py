@@ -37,6 +37,7 @@ from core.errors import (
     InvalidToken,
     NotAuthenticated,
     NotFound,
+    PreconditionFailed,
 )
 
 log = logging.getLogger("cairn.errors")
@@ -52,6 +53,7 @@ STATUS_BY_CODE: dict[str, int] = {
     "METHOD_NOT_ALLOWED": 405,
     "EMAIL_EXISTS": 409,
     "CONFLICT": 409,
+    "PRECONDITION_FAILED": 412,
     "PAYLOAD_TOO_LARGE": 413,
     "UNSUPPORTED_MEDIA_TYPE": 415,
     "ACCOUNT_LOCKED": 423,
@@ -87,6 +89,7 @@ DOMAIN_CODES: dict[type[DomainError], str] = {
     NotFound: "NOT_FOUND",
     EmailTaken: "EMAIL_EXISTS",
     Conflict: "CONFLICT",
+    PreconditionFailed: "PRECONDITION_FAILED",
     AccountLocked: "ACCOUNT_LOCKED",
 }
 

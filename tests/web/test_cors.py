@@ -14,7 +14,15 @@ API = "/api/v1"
 ALLOWED = "https://app.example.com"
 OTHER = "http://localhost:5173"
 EVIL = "https://evil.example.com"
-EXPOSED = {"RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset", "Retry-After", "X-Request-ID", "Location"}
+EXPOSED = {
+    "RateLimit-Limit",
+    "RateLimit-Remaining",
+    "RateLimit-Reset",
+    "Retry-After",
+    "X-Request-ID",
+    "Location",
+    "ETag",
+}
 
 
 @pytest.fixture(scope="module")
@@ -54,6 +62,13 @@ def test_a_preflight_from_a_listed_origin_is_allowed(cors_client, origin):
     assert response.headers["access-control-max-age"] == "600"
     assert "Origin" in response.headers["vary"]
     assert response.headers["x-request-id"]
+
+
+def test_a_preflight_for_a_conditional_request_is_allowed(cors_client):
+    """If-Match and If-None-Match are not CORS-safelisted: a browser asks before sending them."""
+    response = preflight(cors_client, ALLOWED, "PATCH", "authorization, content-type, if-match, if-none-match")
+    assert response.status_code == 204
+    assert {"If-Match", "If-None-Match"} <= set(response.headers["access-control-allow-headers"].split(", "))
 
 
 @pytest.mark.parametrize(
