@@ -26,6 +26,12 @@ class Conflict(DomainError):
     default_message = "The resource is in a state that does not allow this"
 
 
+class PreconditionFailed(DomainError):
+    """The caller's expected version of a resource is not its current one: nothing was changed."""
+
+    default_message = "The resource has changed since the version you hold; fetch it again"
+
+
 class EmailTaken(DomainError):
     default_message = "Email already registered"
 

@@ -26,8 +26,7 @@ def reply_once(
     """``create``'s response, or with ``key`` (the ``Idempotency-Key`` header) the one stored for it,
     marked ``Idempotent-Replayed: true`` (services/idempotency.py)."""
     response, replayed = idempotency.once(user, operation, key, request, create)
-    headers = {"Location": response.location} if response.location else {}
-    return response.body, response.status, headers | (REPLAYED if replayed else {})
+    return response.body, response.status, dict(response.headers) | (REPLAYED if replayed else {})
 
 
 def page_json(page: Page, item_json: Callable[[Any], dict[str, Any]]) -> dict[str, Any]:

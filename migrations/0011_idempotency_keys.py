@@ -15,7 +15,7 @@ def upgrade(m) -> None:
         locked_until {ts},
         response_status INTEGER,
         response_body TEXT,
-        response_location VARCHAR(2048),
+        response_headers TEXT,
         created_at {ts} NOT NULL,
         expires_at {ts} NOT NULL
     );

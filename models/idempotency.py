@@ -21,7 +21,7 @@ class IdempotencyKey(BaseModel):
     locked_until = UTCDateTimeField(null=True)  # its lease: after it, another request may take over
     response_status = IntegerField(null=True)
     response_body = TextField(null=True)  # JSON
-    response_location = CharField(max_length=2048, null=True)
+    response_headers = TextField(null=True)  # JSON: the headers that describe the response (Location, ETag)
     created_at = UTCDateTimeField(default=utcnow)
     expires_at = UTCDateTimeField()
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from peewee import CharField, Column, DateField, ForeignKeyField, TextField
+from peewee import CharField, Column, DateField, ForeignKeyField, IntegerField, TextField
 
 from models.db import TimestampedModel, UTCDateTimeField
 from models.users import User
@@ -17,6 +17,8 @@ class Project(TimestampedModel):
     description = TextField(null=True)
     status = CharField(max_length=16, default="active", index=True)
     deleted_at = UTCDateTimeField(null=True)
+    # Bumped by every write to the project and to any of its milestones (its detail embeds them).
+    version = IntegerField(default=1)
 
     class Meta:
         table_name = "projects"
@@ -57,6 +59,7 @@ class Milestone(TimestampedModel):
     due_date = DateField(null=True)
     status = CharField(max_length=16, default="open")
     deleted_at = UTCDateTimeField(null=True)
+    version = IntegerField(default=1)  # bumped by every write to the milestone
 
     class Meta:
         table_name = "milestones"

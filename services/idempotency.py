@@ -4,7 +4,7 @@ first answer again (the IETF draft ``draft-ietf-httpapi-idempotency-key-header``
 A key belongs to one user and one operation; its request is the fingerprint of the body and the
 path parameters (SHA-256 of canonical JSON), so the same key on another project's milestones is
 a different request. The caller hands ``once`` a function that does the work and returns the
-response to keep (``StoredResponse``: status, JSON body, location); this module never renders
+response to keep (``StoredResponse``: status, JSON body, the headers that describe it); this module never renders
 HTTP itself.
 
 How a key goes through its life, the same on PostgreSQL and SQLite:
@@ -41,7 +41,7 @@ import hashlib
 import json
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, NamedTuple
 
@@ -68,7 +68,7 @@ class StoredResponse:
 
     status: int
     body: Any  # JSON-serialisable
-    location: str | None = None
+    headers: Mapping[str, str] = field(default_factory=dict)  # e.g. Location and ETag
 
 
 class Once(NamedTuple):
@@ -119,7 +119,7 @@ def claim(user_id: Any, operation: str, key: str, request_fingerprint: str) -> C
         if row.fingerprint != request_fingerprint:
             raise IdempotencyKeyMismatch()
         if row.state == DONE:
-            return StoredResponse(row.response_status, json.loads(row.response_body), row.response_location)
+            return StoredResponse(row.response_status, json.loads(row.response_body), json.loads(row.response_headers))
         if row.locked_until is not None and row.locked_until > now:
             raise IdempotencyKeyInUse(RETRY_AFTER_SECONDS)
         claimed = store.take_over(row, now, lease_until=now + LEASE)  # its request died
@@ -136,7 +136,8 @@ def run_claimed(claimed: Claim, work: Callable[[], StoredResponse]) -> StoredRes
             response = work()
             if _succeeded(response):
                 body = json.dumps(response.body, separators=(",", ":"), ensure_ascii=False)
-                kept = store.complete(claimed, response.status, body, response.location, expires_at=clock() + RETENTION)
+                headers = json.dumps(dict(response.headers), separators=(",", ":"))
+                kept = store.complete(claimed, response.status, body, headers, expires_at=clock() + RETENTION)
                 if not kept:  # our lease ran out and another request holds the key: undo our work
                     raise IdempotencyKeyInUse(RETRY_AFTER_SECONDS)
     except BaseException:

@@ -1,8 +1,12 @@
-"""Milestones of one of the caller's projects, soft-deleted like their project."""
+"""Milestones of one of the caller's projects, soft-deleted like their project.
+
+Every write moves the milestone's ``version`` and, in the same transaction, its project's (the
+project's detail embeds its milestones). ``expected_versions`` works as for projects.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from datetime import date
 from typing import Any
 
@@ -10,8 +14,9 @@ from core.errors import InvalidInput, NotFound
 from core.text import trim
 from models import Milestone
 from services import listing
-from services.projects import owned
+from services.projects import owned, require_version
 from store import milestones as store
+from store import projects as project_store
 from store.database import writing
 from store.paging import Page
 
@@ -77,8 +82,11 @@ def create_milestone(user_id: Any, project_id: Any, fields: Mapping[str, Any]) -
     Raises NotFound (project) or InvalidInput (an impossible date).
     """
     with writing():
-        # FOR SHARE: a concurrent delete of the project waits for us, then sees this milestone.
-        project = owned(user_id, project_id, lock="share")
+        # Bumping the project's version row-locks it: a concurrent delete of the project waits
+        # for us, then sees this milestone.
+        project = project_store.bump_owned(user_id, project_id)
+        if project is None:
+            raise NotFound("Project")
         values = _values({"description": None, "dueDate": None, "status": "open", **fields})
         return store.add(project, **values)
 
@@ -88,17 +96,35 @@ def get_milestone(user_id: Any, project_id: Any, milestone_id: Any) -> Milestone
     return owned_milestone(user_id, project_id, milestone_id)
 
 
-def update_milestone(user_id: Any, project_id: Any, milestone_id: Any, changes: Mapping[str, Any]) -> Milestone:
+def update_milestone(
+    user_id: Any,
+    project_id: Any,
+    milestone_id: Any,
+    changes: Mapping[str, Any],
+    *,
+    expected_versions: Collection[int] | None = None,
+) -> Milestone:
     """Apply any of ``{title, description, dueDate, status}`` (null clears description and dueDate).
 
-    Raises NotFound, or InvalidInput for an impossible date.
+    Raises NotFound, PreconditionFailed if the version is not one of ``expected_versions``, or
+    InvalidInput for an impossible date.
     """
     with writing():
+        # Locked (it and its project) until the commit: nothing changes between the check and the write.
         milestone = owned_milestone(user_id, project_id, milestone_id, lock=True)
-        return store.update(milestone, _values(changes))
+        require_version(milestone.version, expected_versions)
+        changed = store.update(milestone, _values(changes))
+        project_store.bump(milestone.project_id)
+        return changed
 
 
-def delete_milestone(user_id: Any, project_id: Any, milestone_id: Any) -> None:
-    """Soft-delete a milestone. Raises NotFound."""
+def delete_milestone(
+    user_id: Any, project_id: Any, milestone_id: Any, *, expected_versions: Collection[int] | None = None
+) -> None:
+    """Soft-delete a milestone. Raises NotFound, or PreconditionFailed if the version is not one of
+    ``expected_versions``."""
     with writing():
-        store.soft_delete(owned_milestone(user_id, project_id, milestone_id, lock=True))
+        milestone = owned_milestone(user_id, project_id, milestone_id, lock=True)
+        require_version(milestone.version, expected_versions)
+        store.soft_delete(milestone)
+        project_store.bump(milestone.project_id)

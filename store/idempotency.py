@@ -76,7 +76,7 @@ def take_over(row: IdempotencyKey, now: datetime, *, lease_until: datetime) -> C
     return claimed if taken else None
 
 
-def complete(claimed: Claim, status: int, body: str, location: str | None, *, expires_at: datetime) -> bool:
+def complete(claimed: Claim, status: int, body: str, headers: str, *, expires_at: datetime) -> bool:
     """Store the response under a key still held by ``claimed``; False when it is held no longer."""
     return bool(
         IdempotencyKey.update(
@@ -85,7 +85,7 @@ def complete(claimed: Claim, status: int, body: str, location: str | None, *, ex
             locked_until=None,
             response_status=status,
             response_body=body,
-            response_location=location,
+            response_headers=headers,
             expires_at=expires_at,
         )
         .where(_held(claimed))

@@ -87,14 +87,17 @@ def add(project: Project, title: str, description: str | None, due_date: date | 
 
 
 def update(milestone: Milestone, values: Mapping[str, Any]) -> Milestone:
-    """Set ``values`` (field names) and move ``updated_at``."""
+    """Set ``values`` (field names), move ``updated_at`` and bump ``version`` of the (locked) milestone."""
     for name, value in values.items():
         setattr(milestone, name, value)
     milestone.touch()
-    milestone.save(only=[Milestone._meta.fields[name] for name in (*values, "updated_at")])
+    milestone.version += 1
+    milestone.save(only=[Milestone._meta.fields[name] for name in (*values, "updated_at", "version")])
     return milestone
 
 
 def soft_delete(milestone: Milestone) -> None:
     now = utcnow()
-    Milestone.update(deleted_at=now, updated_at=now).where(Milestone.id == milestone.id).execute()
+    Milestone.update(
+        {Milestone.deleted_at: now, Milestone.updated_at: now, Milestone.version: Milestone.version + 1}
+    ).where(Milestone.id == milestone.id).execute()

@@ -7,10 +7,10 @@ find nothing, so existence never leaks.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any, Literal
 
-from peewee import Expression, Select
+from peewee import Expression, Query, Select
 
 from models import Milestone, Project
 from models.db import utcnow
@@ -47,6 +47,8 @@ def _owned(project_id: Any, user_id: Any) -> Expression:
 
 
 OWNED = Prepared(lambda: Project.select().where(_owned(Slot("id"), Slot("user"))))
+# Every write to a project, or to one of its milestones, moves its version (its entity tag).
+BUMP = {Project.version: Project.version + 1}
 
 
 def get_owned(user_id: Any, project_id: Any, lock: Lock = None) -> Project | None:
@@ -108,21 +110,47 @@ def add(user_id: Any, name: str, description: str | None, status: str) -> Projec
     return insert(project)
 
 
-def update_owned(user_id: Any, project_id: Any, values: Mapping[str, Any]) -> Project | None:
-    """Set ``values`` (field names) and move ``updated_at``; the changed project, or None if not the caller's.
+def update_owned(
+    user_id: Any, project_id: Any, values: Mapping[str, Any], versions: Collection[int] | None = None
+) -> Project | None:
+    """Set ``values`` (field names), move ``updated_at`` and bump ``version``; the changed project, or
+    None if not the caller's or (with ``versions``) if its version is not one of them.
 
     One UPDATE … RETURNING, atomic on its own: the row is locked for that statement only, so
-    concurrent edits queue for a round trip, not a read-then-write. Rendered once per set of fields.
+    concurrent edits queue for a round trip, not a read-then-write, and a version check in its
+    WHERE cannot pass for two writers holding the same version. Rendered once per set of fields
+    (and number of versions).
     """
     values = {**values, "updated_at": utcnow()}
     fields = [Project._meta.fields[name] for name in values]
-    update = prepared(
-        ("update owned project", *values),
-        lambda: (
-            Project.update(slots(*fields)).where(_owned(Slot("id"), Slot("user"))).returning(Project).objects(Project)
-        ),
-    )
-    return update.first(id=parse_id(project_id), user=user_id, **values)
+    expected = {f"version{i}": version for i, version in enumerate(sorted(set(versions or ())))}
+
+    def build() -> Query:
+        condition = _owned(Slot("id"), Slot("user"))
+        if versions is not None:
+            condition &= Project.version.in_([Slot(name) for name in expected])
+        return Project.update({**slots(*fields), **BUMP}).where(condition).returning(Project).objects(Project)
+
+    shape = ("update owned project", *values, None if versions is None else len(expected))
+    return prepared(shape, build).first(id=parse_id(project_id), user=user_id, **values, **expected)
+
+
+BUMP_OWNED = Prepared(
+    lambda: Project.update(BUMP).where(_owned(Slot("id"), Slot("user"))).returning(Project).objects(Project)
+)
+BUMP_ONE = Prepared(lambda: Project.update(BUMP).where(Project.id == Slot("id")))
+
+
+def bump_owned(user_id: Any, project_id: Any) -> Project | None:
+    """Bump the caller's live project's version (one of its milestones is being added); the project,
+    row-locked until the transaction ends, or None if not the caller's."""
+    pid = parse_id(project_id)
+    return None if pid is None else BUMP_OWNED.first(id=pid, user=user_id)
+
+
+def bump(project_id: Any) -> None:
+    """Bump a project's version (one of its milestones changed or went)."""
+    BUMP_ONE.execute(id=project_id)
 
 
 def has_live_milestones(project: Project) -> bool:
@@ -133,11 +161,13 @@ def soft_delete(project: Project) -> int:
     """Mark the project and its live milestones deleted; how many milestones went with it."""
     now = utcnow()
     removed = (
-        Milestone.update(deleted_at=now, updated_at=now)
+        Milestone.update(
+            {Milestone.deleted_at: now, Milestone.updated_at: now, Milestone.version: Milestone.version + 1}
+        )
         .where((Milestone.project == project.id) & Milestone.deleted_at.is_null())
         .execute()
     )
-    Project.update(deleted_at=now, updated_at=now).where(Project.id == project.id).execute()
+    Project.update({Project.deleted_at: now, Project.updated_at: now, **BUMP}).where(Project.id == project.id).execute()
     return removed
 
 
@@ -145,7 +175,7 @@ def soft_delete_all_owned(user_id: Any) -> int:
     """Mark every live project of a user and their live milestones deleted; how many projects."""
     now = utcnow()
     owned = Project.select(Project.id).where(owned_by(user_id))
-    Milestone.update(deleted_at=now, updated_at=now).where(
-        Milestone.project.in_(owned) & Milestone.deleted_at.is_null()
-    ).execute()
-    return Project.update(deleted_at=now, updated_at=now).where(owned_by(user_id)).execute()
+    Milestone.update(
+        {Milestone.deleted_at: now, Milestone.updated_at: now, Milestone.version: Milestone.version + 1}
+    ).where(Milestone.project.in_(owned) & Milestone.deleted_at.is_null()).execute()
+    return Project.update({Project.deleted_at: now, Project.updated_at: now, **BUMP}).where(owned_by(user_id)).execute()

@@ -21,7 +21,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 ALLOWED_METHODS = ("GET", "POST", "PATCH", "DELETE")
-ALLOWED_HEADERS = ("Authorization", "Content-Type", "X-Request-ID", "Idempotency-Key")
+ALLOWED_HEADERS = ("Authorization", "Content-Type", "X-Request-ID", "Idempotency-Key", "If-Match", "If-None-Match")
 EXPOSED_HEADERS = (
     "RateLimit-Limit",
     "RateLimit-Remaining",
@@ -30,6 +30,7 @@ EXPOSED_HEADERS = (
     "X-Request-ID",
     "Location",
     "Idempotent-Replayed",
+    "ETag",
 )
 PREFLIGHT_MAX_AGE = 600
 

@@ -39,6 +39,7 @@ from core.errors import (
     InvalidToken,
     NotAuthenticated,
     NotFound,
+    PreconditionFailed,
 )
 
 log = logging.getLogger("cairn.errors")
@@ -55,6 +56,7 @@ STATUS_BY_CODE: dict[str, int] = {
     "EMAIL_EXISTS": 409,
     "CONFLICT": 409,
     "IDEMPOTENCY_CONFLICT": 409,
+    "PRECONDITION_FAILED": 412,
     "PAYLOAD_TOO_LARGE": 413,
     "UNSUPPORTED_MEDIA_TYPE": 415,
     "IDEMPOTENCY_KEY_MISMATCH": 422,
@@ -93,6 +95,7 @@ DOMAIN_CODES: dict[type[DomainError], str] = {
     Conflict: "CONFLICT",
     IdempotencyKeyInUse: "IDEMPOTENCY_CONFLICT",
     IdempotencyKeyMismatch: "IDEMPOTENCY_KEY_MISMATCH",
+    PreconditionFailed: "PRECONDITION_FAILED",
     AccountLocked: "ACCOUNT_LOCKED",
 }
 

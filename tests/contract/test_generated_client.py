@@ -139,6 +139,18 @@ def test_a_whole_flow_through_the_generated_client(client_package, base_url):
         project.id, client=client, body=models.ProjectUpdate(status=models.ProjectStatus.INACTIVE, description=None)
     )
     assert (changed.status, changed.description) == (models.ProjectStatus.INACTIVE, None)
+    tag = api("projects.get_project").sync_detailed(project.id, client=client).headers["ETag"]
+    revalidated = api("projects.get_project").sync_detailed(project.id, client=client, if_none_match=tag)
+    assert revalidated.status_code == 304
+    renamed = api("projects.update_project").sync_detailed(
+        project.id, client=client, body=models.ProjectUpdate(name="Summit route survey"), if_match=tag
+    )
+    assert renamed.status_code == 200
+    lost = api("projects.update_project").sync_detailed(
+        project.id, client=client, body=models.ProjectUpdate(name="Lost update"), if_match=tag
+    )
+    assert lost.status_code == 412
+    assert lost.parsed.error.code == models.PreconditionFailedErrorResponseErrorCode.PRECONDITION_FAILED
 
     due = datetime.date(2026, 12, 15)
     milestone = api("milestones.create_milestone").sync(

@@ -92,3 +92,48 @@ def test_concurrent_migrations_do_not_collide(backend, tmp_path):
     assert [run.returncode for run in runs] == [0, 0], outputs
     applied_counts = sorted(int(out.split("applied ")[1].split(" ")[0]) for out in outputs)
     assert applied_counts == [0, len(migrations.available())] or sum(applied_counts) == len(migrations.available())
+
+
+def test_entity_versions_start_at_one_for_existing_rows(backend, tmp_path):
+    """0010 adds ``version`` to rows written before it: they all start at 1, as new rows do."""
+    if backend.startswith("sqlite"):
+        url = f"sqlite:///{tmp_path / 'v0010.db'}"
+    else:
+        from tests.conftest import recreate_postgres_database
+
+        url = backend + "_v0010"
+        recreate_postgres_database(url)
+    init_db(url)
+    before = [name for name in migrations.available() if name < "0010"]
+    with db.connection_context():
+        migrator = migrations.Migrator(db, migrations._dialect(db))
+        for name in before:
+            migrations._apply_one(db, migrator, name)
+        param = db.param
+        db.execute_sql(
+            "INSERT INTO users (id, email, name, password_hash, role, created_at, updated_at)"
+            f" VALUES ({', '.join([param] * 7)})",
+            (USER_ID, "old@example.com", "Old", "x", "user", "2026-01-01 00:00:00", "2026-01-01 00:00:00"),
+        )
+        db.execute_sql(
+            "INSERT INTO projects (id, user_id, name, status, created_at, updated_at)"
+            f" VALUES ({', '.join([param] * 6)})",
+            (PROJECT_ID, USER_ID, "Old", "active", "2026-01-01 00:00:00", "2026-01-01 00:00:00"),
+        )
+        db.execute_sql(
+            "INSERT INTO milestones (id, project_id, title, status, created_at, updated_at)"
+            f" VALUES ({', '.join([param] * 6)})",
+            (MILESTONE_ID, PROJECT_ID, "Old", "open", "2026-01-01 00:00:00", "2026-01-01 00:00:00"),
+        )
+    assert "0010_entity_versions" in migrations.migrate(db)
+    with db.connection_context():
+        versions = [db.execute_sql(f"SELECT version FROM {table}").fetchall() for table in ("projects", "milestones")]
+    assert versions == [[(1,)], [(1,)]]
+    init_db(backend)
+
+
+USER_ID, PROJECT_ID, MILESTONE_ID = (
+    "0a0a0a0a-0000-4000-8000-000000000001",
+    "0a0a0a0a-0000-4000-8000-000000000002",
+    "0a0a0a0a-0000-4000-8000-000000000003",
+)

@@ -188,7 +188,24 @@ async function main(): Promise<void> {
     "patch project",
   );
   same([changed.status, changed.description], ["inactive", null], "changed project");
-  step("project create, list (search and cursor), get, patch");
+  // Entity tags: revalidate with If-None-Match (304), change only the version held with If-Match.
+  const held = await api.GET("/api/v1/projects/{projectId}", projectPath);
+  const tag = held.response.headers.get("ETag");
+  check(tag !== null, "a project answer carries its ETag");
+  const revalidated = await api.GET("/api/v1/projects/{projectId}", {
+    params: { path: { projectId: project.id }, header: { "If-None-Match": tag } },
+  });
+  same(revalidated.response.status, 304, "If-None-Match with the current tag");
+  const ifMatch = { params: { path: { projectId: project.id }, header: { "If-Match": tag } } };
+  const renamed = await api.PATCH("/api/v1/projects/{projectId}", { ...ifMatch, body: { name: "Summit route survey" } });
+  same(renamed.response.status, 200, "If-Match with the current tag");
+  await expectError(
+    api.PATCH("/api/v1/projects/{projectId}", { ...ifMatch, body: { name: "Lost update" } }),
+    412,
+    "PRECONDITION_FAILED",
+    "If-Match with a stale tag",
+  );
+  step("project create, list (search and cursor), get, patch, conditional get and patch");
 
   // Milestones: create, list, read, change, delete; a deleted one is a 404.
   const milestone = await expectData(

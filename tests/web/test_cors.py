@@ -22,6 +22,7 @@ EXPOSED = {
     "X-Request-ID",
     "Location",
     "Idempotent-Replayed",
+    "ETag",
 }
 
 
@@ -68,6 +69,13 @@ def test_a_browser_may_send_an_idempotency_key(cors_client):
     response = preflight(cors_client, ALLOWED, headers="content-type, authorization, idempotency-key")
     assert response.status_code == 204
     assert "Idempotency-Key" in response.headers["access-control-allow-headers"].split(", ")
+
+
+def test_a_preflight_for_a_conditional_request_is_allowed(cors_client):
+    """If-Match and If-None-Match are not CORS-safelisted: a browser asks before sending them."""
+    response = preflight(cors_client, ALLOWED, "PATCH", "authorization, content-type, if-match, if-none-match")
+    assert response.status_code == 204
+    assert {"If-Match", "If-None-Match"} <= set(response.headers["access-control-allow-headers"].split(", "))
 
 
 @pytest.mark.parametrize(
