@@ -92,3 +92,23 @@ def test_concurrent_migrations_do_not_collide(backend, tmp_path):
     assert [run.returncode for run in runs] == [0, 0], outputs
     applied_counts = sorted(int(out.split("applied ")[1].split(" ")[0]) for out in outputs)
     assert applied_counts == [0, len(migrations.available())] or sum(applied_counts) == len(migrations.available())
+
+
+def test_accounts_that_exist_before_0012_stay_enabled(tmp_path, monkeypatch):
+    """Adding ``disabled_at`` and ``last_login_at`` to a table with users leaves them enabled, never logged in."""
+    from peewee import SqliteDatabase
+
+    database = SqliteDatabase(str(tmp_path / "before.db"))
+    before = [name for name in migrations.available() if name < "0012"]
+    monkeypatch.setattr(migrations, "available", lambda: before)
+    migrations.migrate(database)
+    with database.connection_context():
+        database.execute_sql(
+            "INSERT INTO users (id, email, password_hash, name, created_at, updated_at)"
+            " VALUES ('u1', 'ann@example.com', 'x', 'Ann', '2026-01-01', '2026-01-01')"
+        )
+    monkeypatch.undo()
+    assert migrations.migrate(database) == [name for name in migrations.available() if name >= "0012"]
+    with database.connection_context():
+        rows = database.execute_sql("SELECT email, disabled_at, last_login_at FROM users").fetchall()
+    assert rows == [("ann@example.com", None, None)]
