@@ -99,14 +99,23 @@ def unlock_user(admin_id: Any, user_id: Any) -> ManagedUser:
 
 
 def _live(user_id: Any) -> User:
-    user = users.live_by_id(user_id)
+    parsed = _parsed(user_id)
+    user = users.live_by_id(parsed) if parsed else None
     if user is None:
         raise NotFound("User")
     return user
 
 
+def _parsed(user_id: Any) -> uuid.UUID | None:
+    """The id as a UUID; None when it is not one (it finds nobody, never a 500)."""
+    try:
+        return uuid.UUID(str(user_id))
+    except ValueError:
+        return None
+
+
 def _same_id(one: Any, other: Any) -> bool:
-    return uuid.UUID(str(one)) == uuid.UUID(str(other))
+    return _parsed(one) is not None and _parsed(one) == _parsed(other)
 
 
 def _managed(rows: list[User], now: datetime) -> list[ManagedUser]:

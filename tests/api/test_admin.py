@@ -467,3 +467,13 @@ def test_each_action_is_audited_with_the_admin_as_actor_and_the_user_as_target(c
     assert by_admin[-1]["details"] == {"sessionsEnded": 2}
     mine = client.get(f"{API}/admin/audit-logs", params={"userId": str(admin.id)}, headers=admin_headers).json()
     assert {event["action"] for event in mine["data"]} >= {"admin.user_disabled", "admin.user_enabled"}
+
+
+def test_the_services_find_nobody_for_an_id_that_is_not_one(client, admin):
+    """Over HTTP the spec refuses such ids first; called directly, they are a NotFound, never a crash."""
+    from core.errors import NotFound
+    from services import user_admin
+
+    for call in (user_admin.get_user, lambda user_id: user_admin.disable_user(admin.id, user_id)):
+        with pytest.raises(NotFound):
+            call("not-a-uuid")
