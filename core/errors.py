@@ -48,6 +48,10 @@ class AccountLocked(DomainError):
         self.retry_after = retry_after
 
 
+class AccountDisabled(DomainError):
+    default_message = "This account has been disabled; contact the administrators"
+
+
 class InvalidToken(DomainError):
     default_message = "The token is invalid or has expired"
 

@@ -7,8 +7,8 @@ from functools import wraps
 from typing import Any
 
 from core.errors import Forbidden
-from handlers.presenters import audit_json, page_json, queues_json
-from services import admin, audit
+from handlers.presenters import audit_json, managed_user_json, page_json, queues_json
+from services import admin, audit, user_admin
 
 Reply = tuple[Any, int]
 
@@ -46,3 +46,42 @@ def list_audit_logs(
 def get_queues(token_info: dict) -> Reply:  # noqa: ARG001 - read by admin_only
     """Queue depths, outbox backlog, recent failures and live workers; answers with no worker or broker."""
     return queues_json(admin.queue_status()), 200
+
+
+@admin_only
+def list_users(
+    token_info: dict,  # noqa: ARG001 - read by admin_only
+    page: int | None = None,
+    limit: int = 20,
+    search: str | None = None,
+    status: str | None = None,
+    sort: str | None = None,
+    cursor: str | None = None,
+) -> Reply:
+    """Live users, newest first unless sorted, optionally searched and of one status."""
+    found = user_admin.list_users(page=page, limit=limit, search=search, status=status, sort=sort, cursor=cursor)
+    return page_json(found, managed_user_json), 200
+
+
+@admin_only
+def get_user(token_info: dict, userId: str) -> Reply:  # noqa: ARG001 - read by admin_only
+    """One live user with its lockout, last login and live session count."""
+    return managed_user_json(user_admin.get_user(userId)), 200
+
+
+@admin_only
+def disable_user(token_info: dict, userId: str) -> Reply:
+    """Disable the account and end its sessions at once; 409 for the caller's own."""
+    return managed_user_json(user_admin.disable_user(token_info["sub"], userId)), 200
+
+
+@admin_only
+def enable_user(token_info: dict, userId: str) -> Reply:
+    """Let a disabled account log in again."""
+    return managed_user_json(user_admin.enable_user(token_info["sub"], userId)), 200
+
+
+@admin_only
+def unlock_user(token_info: dict, userId: str) -> Reply:
+    """Lift the account's failed-login lockout."""
+    return managed_user_json(user_admin.unlock_user(token_info["sub"], userId)), 200

@@ -14,6 +14,7 @@ from services import idempotency
 from services.admin import QueueStatus
 from services.idempotency import StoredResponse
 from services.projects import ProjectDetail
+from services.user_admin import ManagedUser
 from store.paging import Page
 
 Reply = tuple[Any, int, dict[str, str]]
@@ -75,6 +76,19 @@ def user_json(user: User) -> dict[str, Any]:
         "role": user.role,
         "createdAt": rfc3339(user.created_at),
         "updatedAt": rfc3339(user.updated_at),
+    }
+
+
+def managed_user_json(managed: ManagedUser) -> dict[str, Any]:
+    """A user as admins see it (``AdminUser``)."""
+    user = managed.user
+    return {
+        **user_json(user),
+        "disabled": user.disabled_at is not None,
+        "disabledAt": rfc3339(user.disabled_at),
+        "lockedUntil": rfc3339(managed.locked_until),
+        "lastLoginAt": rfc3339(user.last_login_at),
+        "sessionCount": managed.session_count,
     }
 
 

@@ -17,6 +17,8 @@ class User(TimestampedModel):
     role = CharField(max_length=16, default="user")
     email_verified_at = UTCDateTimeField(null=True)
     deleted_at = UTCDateTimeField(null=True, index=True)
+    disabled_at = UTCDateTimeField(null=True)  # set by an admin: no login, no session (see services/user_admin.py)
+    last_login_at = UTCDateTimeField(null=True)  # the last login with a password (registering is not one)
 
     class Meta:
         table_name = "users"

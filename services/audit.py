@@ -27,6 +27,9 @@ ACTIONS = (
     "auth.email_verified",
     "user.deleted",
     "project.deleted",
+    "admin.user_disabled",
+    "admin.user_enabled",
+    "admin.user_unlocked",
 )
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from core.config import get_settings
-from core.errors import AccountLocked, EmailTaken, InvalidCredentials, InvalidToken, NotAuthenticated
+from core.errors import AccountDisabled, AccountLocked, EmailTaken, InvalidCredentials, InvalidToken, NotAuthenticated
 from core.logs import client_ip_var, user_agent_var
 from core.passwords import dummy_hash, hash_password, verify_password
 from core.text import trim
@@ -122,11 +122,12 @@ def _claim_attempt(email: str, now: datetime) -> int | None:
     return None
 
 
-def _login_failed(email: str, user: User | None, now: datetime) -> None:
+def _login_failed(email: str, user: User | None, now: datetime, reason: str | None = None) -> None:
     """The attempt is already counted; lock the email once ``MAX_FAILURES`` are."""
     target = user.id if user else None
+    details = {"email": email, **({"reason": reason} if reason else {})}
     with writing():
-        audit.record("auth.login_failed", None, "user" if user else None, target, {"email": email})
+        audit.record("auth.login_failed", None, "user" if user else None, target, details)
         if users.lock_if_reached(email, MAX_FAILURES, now + LOCKOUT):
             audit.record("auth.account_locked", None, "user" if user else None, target, {"email": email})
 
@@ -135,9 +136,12 @@ def login(email: str, password: str) -> tuple[User, Tokens]:
     """Start a session for the right email and password.
 
     Raises AccountLocked (with the seconds left) while the email is locked, even for the right
-    password, and InvalidCredentials for an unknown email or a wrong password alike. Every answer
-    takes one bcrypt check: an unknown email and a locked one are checked against a dummy hash,
-    so timing tells nothing a status does not.
+    password; then AccountDisabled for a disabled account, whatever the password (never checked:
+    its answer would tell whether the password was right); and InvalidCredentials for an unknown
+    email or a wrong password alike. Every answer takes one bcrypt check: an unknown email, a
+    locked and a disabled one are checked against a dummy hash, so timing tells nothing a status
+    does not. A disabled account's attempt counts as a failure, writes included, exactly as a
+    wrong password's does.
     """
     email = normalise_email(email)
     now = clock()
@@ -146,12 +150,17 @@ def login(email: str, password: str) -> tuple[User, Tokens]:
     if seconds:
         verify_password(password, dummy_hash())
         raise AccountLocked(seconds)
+    if user and user.disabled_at:
+        verify_password(password, dummy_hash())
+        _login_failed(email, user, now, reason="account_disabled")
+        raise AccountDisabled()
     matches = verify_password(password, user.password_hash if user else dummy_hash())
     if not (user and matches):
         _login_failed(email, user, now)
         raise InvalidCredentials()
     with writing():
         users.clear_throttle(email)  # gives this attempt back, and forgives the failures before it
+        users.record_login(user.id, now)
         tokens = start_session(user, now)
         audit.record("auth.login_succeeded", user.id, "user", user.id, {"sessionId": tokens.session_id})
     return user, tokens
@@ -199,7 +208,8 @@ def _live_refresh_token(token_hash: str, now: datetime) -> RefreshToken:
     if token is None:
         raise NotAuthenticated(INVALID_REFRESH)
     session = token.session
-    if session.revoked_at or session.expires_at <= now or session.user.deleted_at:
+    user = session.user
+    if session.revoked_at or session.expires_at <= now or user.deleted_at or user.disabled_at:
         raise NotAuthenticated(INVALID_REFRESH)
     return token
 
@@ -235,9 +245,11 @@ def logout(user_id: str, session_id: str, scope: str = "local") -> None:
 
 
 def forgot_password(email: str) -> None:
-    """Queue a reset email if a live account has this email; silent either way (no enumeration)."""
+    """Queue a reset email if a live, enabled account has this email; silent either way (no enumeration).
+
+    A disabled account gets nothing: a reset would not let it in, and an admin disabled it."""
     user = users.live_by_email(normalise_email(email))
-    if user is None:
+    if user is None or user.disabled_at:
         return
     with writing():
         queued = emails.queue_email(one_time_tokens.RESET_PASSWORD, user.id, user.email)

@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from peewee import Case, IntegrityError, Select
+from peewee import Case, Expression, IntegrityError, Select, fn
 
 from core.errors import EmailTaken
 from models import LoginThrottle, RefreshToken, Session, User
-from store.adapter import Prepared, Slot, insert, slots
+from store.adapter import Prepared, Slot, contains, insert, slots
 from store.paging import Listing, Page, SortKey, after, ordering, paginate
 
 # Users ----------------------------------------------------------------------------------------
@@ -51,6 +51,74 @@ def soft_delete(user_id: Any, now: datetime) -> None:
     User.update(deleted_at=now, updated_at=now).where(User.id == user_id).execute()
 
 
+RECORD_LOGIN = Prepared(lambda: User.update(slots(User.last_login_at)).where(User.id == Slot("id")))
+
+
+def record_login(user_id: Any, now: datetime) -> None:
+    """Remember the login (not a profile change: ``updated_at`` stays)."""
+    RECORD_LOGIN.execute(id=user_id, last_login_at=now)
+
+
+# What admins see: every live user, by status --------------------------------------------------
+
+USER_SORT_KEYS = {"createdAt": SortKey(User.created_at), "email": SortKey(User.email)}
+NEWEST_USERS = "-createdAt"
+
+
+def _with_status(status: str) -> Expression:
+    """``disabled``: disabled by an admin; ``unverified`` / ``active``: not disabled, the email not
+    verified / verified; ``locked``: a live login lockout on the email, whatever the account's state."""
+    if status == "disabled":
+        return User.disabled_at.is_null(False)
+    if status == "locked":
+        return User.email.in_(LoginThrottle.select(LoginThrottle.email).where(LoginThrottle.locked_until > Slot("now")))
+    return User.email_verified_at.is_null(status == "unverified") & User.disabled_at.is_null()
+
+
+def page_of(
+    *,
+    now: datetime,
+    page: int,
+    limit: int,
+    sort: str = NEWEST_USERS,
+    search: str | None = None,
+    status: str | None = None,
+    last: tuple | None = None,
+) -> Page:
+    """One page of live users, numbered or after ``last``; ``search``: a substring of the email or
+    the name (case-insensitive, ``%``, ``_`` and ``\\`` literal); ``status``: see ``_with_status``."""
+
+    def query() -> Select:
+        condition = User.deleted_at.is_null()
+        if search:
+            condition &= contains(User.email, "search") | contains(User.name, "search")
+        if status:
+            condition &= _with_status(status)
+        return User.select().where(condition)
+
+    listing = Listing(query, ("admin users", bool(search), status), {"search": search, "now": now})
+    if last is not None:
+        return after(listing, sort, USER_SORT_KEYS, User.id, last, limit)
+    return paginate(listing, ordering(sort, USER_SORT_KEYS, User.id), page, limit)
+
+
+def locks_of(emails: list[str], now: datetime) -> dict[str, datetime]:
+    """When each of these emails' live login lockouts ends (emails not locked are left out)."""
+    if not emails:
+        return {}
+    live = LoginThrottle.email.in_(emails) & (LoginThrottle.locked_until > now)
+    return {row.email: row.locked_until for row in LoginThrottle.select().where(live)}
+
+
+def live_session_counts(user_ids: list[Any], now: datetime) -> dict[str, int]:
+    """Live (unrevoked, unexpired) sessions per user id (as text); users with none are left out."""
+    if not user_ids:
+        return {}
+    live = Session.user.in_(user_ids) & Session.revoked_at.is_null() & (Session.expires_at > now)
+    counted = Session.select(Session.user, fn.COUNT(Session.id).alias("n")).where(live).group_by(Session.user)
+    return {str(row.user_id): row.n for row in counted}
+
+
 # Sessions and refresh tokens ------------------------------------------------------------------
 
 # The one query every authenticated request runs (rendered once: store/adapter.py).
@@ -64,6 +132,7 @@ LIVE_SESSION_ROLE = Prepared(
             & Session.revoked_at.is_null()
             & (Session.expires_at > Slot("now"))
             & User.deleted_at.is_null()
+            & User.disabled_at.is_null()
         )
     )
 )
@@ -84,7 +153,9 @@ TOUCH_SESSION = Prepared(lambda: Session.update(slots(Session.last_used_at)).whe
 
 
 def live_session_role(user_id: str, session_id: str, now: datetime) -> str | None:
-    """The user's role if the session is neither revoked nor expired and the user is live; else None."""
+    """The user's role if the session is neither revoked nor expired and the user is live and not
+    disabled; else None. (Disabling revokes every session too; this also refuses one a login racing
+    the disable started.)"""
     return LIVE_SESSION_ROLE.scalar(session=session_id, user=user_id, now=now)
 
 

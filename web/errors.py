@@ -27,6 +27,7 @@ from starlette.exceptions import HTTPException
 
 from core.errors import (
     AccessTokenExpired,
+    AccountDisabled,
     AccountLocked,
     Conflict,
     DomainError,
@@ -51,6 +52,7 @@ STATUS_BY_CODE: dict[str, int] = {
     "TOKEN_EXPIRED": 401,
     "INVALID_CREDENTIALS": 401,
     "FORBIDDEN": 403,
+    "ACCOUNT_DISABLED": 403,
     "NOT_FOUND": 404,
     "METHOD_NOT_ALLOWED": 405,
     "EMAIL_EXISTS": 409,
@@ -90,6 +92,7 @@ DOMAIN_CODES: dict[type[DomainError], str] = {
     AccessTokenExpired: "TOKEN_EXPIRED",
     InvalidCredentials: "INVALID_CREDENTIALS",
     Forbidden: "FORBIDDEN",
+    AccountDisabled: "ACCOUNT_DISABLED",
     NotFound: "NOT_FOUND",
     EmailTaken: "EMAIL_EXISTS",
     Conflict: "CONFLICT",

@@ -14,7 +14,9 @@ never touch the database: every account is made through the API, with the run's 
   (with its real session id) and refresh (with its real refresh token) — the real values only
   where schemathesis meant the data to be valid, so negative cases stay negative.
 - **The admin** named by ``CAIRN_QA_ADMIN_EMAIL`` / ``CAIRN_QA_ADMIN_PASSWORD`` for ``/admin/*``
-  (``make admin`` creates one).
+  (``make admin`` creates one). Disable, enable and unlock act on a **fresh user per case** (its
+  id put in the path where schemathesis meant it to be valid, a link's included): disabling the
+  shared user would end its session mid-run, and the admin's own account is a documented 409.
 - The spec's example account exists and logs in for real in the examples phase.
 - A token a link carried from a response (register → get me, …) is kept; a cursor is kept only
   if the server made it for that list (made-up ones are a documented 400).
@@ -36,6 +38,7 @@ import os
 import random
 import re
 import threading
+import time
 import uuid
 from typing import Any, NamedTuple
 
@@ -46,11 +49,12 @@ from schemathesis.generation.meta import TestPhase
 
 PASSWORD = "Qa-Fuzz-Pass-42"
 EXAMPLE_ACCOUNT = {"email": "ann@example.com", "password": "Granite-Path-42", "name": "Ann Lee"}  # the spec's
-ADMIN_OPERATIONS = ("list_audit_logs", "get_queues")
+ADMIN_OPERATIONS = ("list_audit_logs", "get_queues", "list_users", "get_user")
+ADMIN_TARGET_OPERATIONS = ("disable_user", "enable_user", "unlock_user")  # the admin, on a fresh user
 FRESH_USER_OPERATIONS = ("logout", "delete_me", "change_password", "revoke_session", "refresh")
 SHARED_REFRESH_SECONDS = 600  # below the access token's 15 minutes
 KEYED_CREATES = ("create_project", "create_milestone")
-LISTS = ("list_projects", "list_milestones", "list_sessions", "list_my_audit_logs", "list_audit_logs")
+LISTS = ("list_projects", "list_milestones", "list_sessions", "list_my_audit_logs", "list_audit_logs", "list_users")
 CURSOR_BOUND = ("page", "sort", "search", "status", "action", "userId")  # a cursor carries these
 CONDITIONAL = (
     "get_project",
@@ -71,6 +75,7 @@ class Credentials(NamedTuple):  # not a dataclass: schemathesis loads this file 
     password: str
     access_token: str
     refresh_token: str
+    user_id: str
 
 
 # Calls to the API, through the run's own transport -----------------------------------------------
@@ -92,9 +97,10 @@ def send(operation, operation_id: str, *, body: dict | None = None, token: str |
 
 
 def _credentials(response, email: str, password: str) -> Credentials:
-    tokens = response.json()["tokens"]
+    body = response.json()
+    tokens = body["tokens"]
     _remember_tokens(response)
-    return Credentials(email, password, tokens["accessToken"], tokens["refreshToken"])
+    return Credentials(email, password, tokens["accessToken"], tokens["refreshToken"], body["user"]["id"])
 
 
 def register(operation, email: str | None = None, password: str = PASSWORD) -> Credentials:
@@ -189,7 +195,7 @@ def authorize(case, access_token: str) -> None:
 def _shared_user_operation(context) -> bool:
     """Authenticated operations that leave the session alive and are not admin-only."""
     public = context.operation.definition.raw.get("security") == []
-    special = (*ADMIN_OPERATIONS, *FRESH_USER_OPERATIONS)
+    special = (*ADMIN_OPERATIONS, *ADMIN_TARGET_OPERATIONS, *FRESH_USER_OPERATIONS)
     return not public and operation_name(context.operation) not in special
 
 
@@ -217,18 +223,46 @@ class SharedUser(_Bearer):
         return credentials.access_token
 
 
+def admin_token(operation) -> str:
+    """An access token of the administrator QA names in the environment (a new login)."""
+    email, password = os.environ.get("CAIRN_QA_ADMIN_EMAIL"), os.environ.get("CAIRN_QA_ADMIN_PASSWORD")
+    if not (email and password):
+        raise QaSetupError("set CAIRN_QA_ADMIN_EMAIL and CAIRN_QA_ADMIN_PASSWORD to an admin (make admin EMAIL=…)")
+    credentials = log_in(operation, email, password)
+    if credentials is None:
+        raise QaSetupError(f"the server refused the login of CAIRN_QA_ADMIN_EMAIL ({email})")
+    return credentials.access_token
+
+
 @schemathesis.auth(refresh_interval=SHARED_REFRESH_SECONDS, retry_on=[]).apply_to(operation_id=list(ADMIN_OPERATIONS))
 class SharedAdmin(_Bearer):
     """The administrator QA names in the environment, for the admin operations."""
 
     def get(self, case, context) -> str:
-        email, password = os.environ.get("CAIRN_QA_ADMIN_EMAIL"), os.environ.get("CAIRN_QA_ADMIN_PASSWORD")
-        if not (email and password):
-            raise QaSetupError("set CAIRN_QA_ADMIN_EMAIL and CAIRN_QA_ADMIN_PASSWORD to an admin (make admin EMAIL=…)")
-        credentials = log_in(context.operation, email, password)
-        if credentials is None:
-            raise QaSetupError(f"the server refused the login of CAIRN_QA_ADMIN_EMAIL ({email})")
-        return credentials.access_token
+        return admin_token(context.operation)
+
+
+@schemathesis.auth(refresh_interval=None).apply_to(operation_id=list(ADMIN_TARGET_OPERATIONS))
+class AdminOnFreshUser:
+    """The administrator, acting on a user registered for this case alone (valid paths only)."""
+
+    def __init__(self) -> None:
+        self.token: tuple[float, str] | None = None  # (when it was issued, token): one login per ten minutes
+        self.logging_in = threading.Lock()  # not ``_lock``: logging in takes that one
+
+    def get(self, case, context) -> tuple[str, str | None]:
+        with self.logging_in:
+            if self.token is None or time.monotonic() - self.token[0] > SHARED_REFRESH_SECONDS:
+                self.token = (time.monotonic(), admin_token(context.operation))
+            token = self.token[1]
+        wants_target = is_positive(case, ParameterLocation.PATH)
+        return token, register(context.operation).user_id if wants_target else None
+
+    def set(self, case, data: tuple[str, str | None], context) -> None:
+        token, user_id = data
+        authorize(case, token)
+        if user_id is not None:
+            case.path_parameters = {**(case.path_parameters or {}), "userId": user_id}
 
 
 @schemathesis.auth(refresh_interval=None).apply_to(operation_id=list(FRESH_USER_OPERATIONS))

@@ -137,3 +137,23 @@ USER_ID, PROJECT_ID, MILESTONE_ID = (
     "0a0a0a0a-0000-4000-8000-000000000002",
     "0a0a0a0a-0000-4000-8000-000000000003",
 )
+
+
+def test_accounts_that_exist_before_0012_stay_enabled(tmp_path, monkeypatch):
+    """Adding ``disabled_at`` and ``last_login_at`` to a table with users leaves them enabled, never logged in."""
+    from peewee import SqliteDatabase
+
+    database = SqliteDatabase(str(tmp_path / "before.db"))
+    before = [name for name in migrations.available() if name < "0012"]
+    monkeypatch.setattr(migrations, "available", lambda: before)
+    migrations.migrate(database)
+    with database.connection_context():
+        database.execute_sql(
+            "INSERT INTO users (id, email, password_hash, name, created_at, updated_at)"
+            " VALUES ('u1', 'ann@example.com', 'x', 'Ann', '2026-01-01', '2026-01-01')"
+        )
+    monkeypatch.undo()
+    assert migrations.migrate(database) == [name for name in migrations.available() if name >= "0012"]
+    with database.connection_context():
+        rows = database.execute_sql("SELECT email, disabled_at, last_login_at FROM users").fetchall()
+    assert rows == [("ann@example.com", None, None)]

@@ -113,8 +113,14 @@ def world(client, accounts, settings) -> World:
     User.update(deleted_at=datetime.now(UTC)).where(User.id == gone.id).execute()
     revoked_token, revoked_sid = accounts.login(user)
     Session.update(revoked_at=datetime.now(UTC)).where(Session.id == revoked_sid).execute()
+    target = accounts.create(email="target@example.com")  # what the admin operations act on
     return World(
-        ids={"projectId": project_id, "milestoneId": milestone.json()["id"], "sessionId": other_sid},
+        ids={
+            "projectId": project_id,
+            "milestoneId": milestone.json()["id"],
+            "sessionId": other_sid,
+            "userId": str(target.id),
+        },
         tokens={"user": user_token, "admin": admin_token},
         sessions={"user": user_sid, "admin": admin_sid},
         users={"user": str(user.id), "admin": str(admin.id)},
