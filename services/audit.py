@@ -25,6 +25,9 @@ ACTIONS = (
     "auth.password_reset",
     "auth.password_changed",
     "auth.email_verified",
+    "auth.email_change_requested",
+    "auth.email_changed",
+    "auth.email_change_reverted",
     "user.deleted",
     "project.deleted",
 )
