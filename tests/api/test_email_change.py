@@ -7,6 +7,7 @@ Tasks run inline, so each request's emails are in ``mailbox`` when it returns.
 from __future__ import annotations
 
 import json
+import threading
 from datetime import timedelta
 
 from mailtools import bodies
@@ -24,7 +25,9 @@ from test_auth import (
     registered,
 )
 
-from models import OneTimeToken, OutboxMessage, User
+from models import OneTimeToken, OutboxMessage, Session, User
+from services import accounts as accounts_service
+from tests.concurrency import at_once
 
 OLD, NEW = "ann@example.com", "ann.lee@example.org"
 
@@ -319,3 +322,22 @@ def test_a_password_reset_cancels_a_pending_change(client, mailbox):
     body = {"token": mailbox.token(OLD, "reset-password"), "password": NEW_PASSWORD}
     assert client.post(f"{API}/auth/reset-password", json=body).status_code == 204
     assert_error(confirm(client, mailbox.token(NEW, "confirm-email-change")), 400, "INVALID_TOKEN")
+
+
+def test_requests_at_once_leave_one_live_confirmation_link(client, mailbox):
+    registered(client)
+    user, session = User.get(), Session.get()
+    addresses = iter(f"ann{n}@example.org" for n in range(4))
+    lock = threading.Lock()
+
+    def request() -> None:
+        with lock:
+            address = next(addresses)
+        accounts_service.request_email_change(str(user.id), str(session.id), address, PASSWORD)
+
+    outcomes = at_once(4, request)
+    assert outcomes == [None] * 4
+    live = OneTimeToken.select().where(
+        (OneTimeToken.purpose == "confirm_email_change") & OneTimeToken.used_at.is_null()
+    )
+    assert live.count() == 1
