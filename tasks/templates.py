@@ -51,7 +51,7 @@ _COPY = {
         "subject": "Your email address is being changed",
         "intro": "Someone asked on {when} to change the email address of your account from {old_email} "
         "to {new_email}. It changes only if the new address is confirmed.",
-        "action": "This was not me: keep {old_email}",
+        "action": "Keep {old_email} (this was not me)",
         "outro": "If you asked for it, there is nothing to do. If not, open the link: it keeps (or puts back) "
         "{old_email}, cancels the change, signs every session out and sends you a link to choose a new "
         "password. It works once, for 7 days, even after the change is confirmed.",
