@@ -93,6 +93,16 @@ def verify_email(body: dict) -> Reply:
     return user_json(user), 200, {}
 
 
+def confirm_email_change(body: dict) -> Reply:
+    """Every session but the one that asked for the change ends."""
+    return user_json(auth.confirm_email_change(body["token"])), 200, {}
+
+
+def revert_email_change(body: dict) -> Reply:
+    """Every session ends."""
+    return user_json(auth.revert_email_change(body["token"])), 200, {}
+
+
 def resend_verification(user: str) -> Reply:
     auth.resend_verification(user)
     return {"message": RESEND_MESSAGE}, 202, {}

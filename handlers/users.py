@@ -8,6 +8,10 @@ from handlers.presenters import audit_json, page_json, session_json, user_json
 from services import accounts, audit
 
 Reply = tuple[Any, int]
+EMAIL_CHANGE_MESSAGE = (
+    "A confirmation link has been sent to the new address, and a notice to the current one. "
+    "The address changes once the link is used."
+)
 
 
 def get_me(user: str) -> Reply:
@@ -28,6 +32,12 @@ def change_password(user: str, token_info: dict, body: dict) -> Reply:
     """Ends the other sessions; this one stays."""
     accounts.change_password(user, token_info["sid"], body["currentPassword"], body["newPassword"])
     return None, 204
+
+
+def change_email(user: str, token_info: dict, body: dict) -> Reply:
+    """Nothing changes until the link sent to the new address is used; this session outlives it."""
+    accounts.request_email_change(user, token_info["sid"], body["newEmail"], body["currentPassword"])
+    return {"message": EMAIL_CHANGE_MESSAGE}, 202
 
 
 def list_sessions(

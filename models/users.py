@@ -1,5 +1,5 @@
 """Users and everything that proves who they are: sessions, refresh tokens,
-one-time tokens (email verification, password reset) and login throttles."""
+one-time tokens (email verification, password reset, email change) and login throttles."""
 
 from __future__ import annotations
 
@@ -59,7 +59,11 @@ class RefreshToken(BaseModel):
 
 
 class OneTimeToken(BaseModel):
-    """Email verification and password reset tokens, stored only as hashes."""
+    """Email verification, password reset and email-change tokens, stored only as hashes.
+
+    An email-change token also says what it is about: ``email`` (the new address for a
+    confirmation, the old one for a revert) and ``session_id`` (the session that asked).
+    """
 
     user = ForeignKeyField(User, backref="one_time_tokens", on_delete="CASCADE", index=True)
     purpose = CharField(max_length=32)
@@ -67,6 +71,8 @@ class OneTimeToken(BaseModel):
     created_at = UTCDateTimeField(default=utcnow)
     expires_at = UTCDateTimeField(index=True)
     used_at = UTCDateTimeField(null=True)
+    email = CharField(max_length=254, null=True, index=True)
+    session_id = UUIDField(null=True)
 
     class Meta:
         table_name = "one_time_tokens"

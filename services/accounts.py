@@ -1,4 +1,4 @@
-"""The caller's own account: profile, password, deletion and sessions; and the admin command.
+"""The caller's own account: profile, password, email address, deletion and sessions; and the admin command.
 
 Every change and its outbox rows (emails, audit events) share one write transaction.
 """
@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 
-from core.errors import InvalidInput, NotFound
+from core.errors import EmailTaken, InvalidInput, NotFound
 from core.passwords import hash_password, verify_password
 from core.text import trim
 from models import User
@@ -54,7 +54,38 @@ def change_password(user_id: str, session_id: str, current_password: str, new_pa
         users.revoke_sessions(user_id, now, keep=session_id)
         one_time_tokens.void_all(user_id, one_time_tokens.RESET_PASSWORD, now)
         audit.record("auth.password_changed", user_id, "user", user_id)
-        emails.queue_email("password_changed", user_id, user.email)
+        emails.queue_email("password_changed", user_id, user.email, {"sessionsEnded": "every other session"})
+
+
+def request_email_change(user_id: str, session_id: str, new_email: str, current_password: str) -> None:
+    """Ask to move the account to ``new_email``; nothing changes until the link sent there is used.
+
+    Queues a confirmation link to the new address (1 hour; it remembers this session, which
+    outlives the change) and, to the current address, a notice naming the new one with a revert
+    link (7 days). A second request replaces the first: its confirmation link dies (its revert
+    link stays: reverting an unconfirmed change keeps the address and still ends every session).
+
+    Raises InvalidInput naming ``body.currentPassword`` when it is wrong, and EmailTaken when the
+    address is the account's own, a live account's, or held for another account's revert link.
+    """
+    user = users.by_id(user_id)
+    if not verify_password(current_password, user.password_hash):
+        raise InvalidInput("body.currentPassword", "is not the current password")
+    new_email = auth.normalise_email(new_email)
+    now = auth.clock()
+    if new_email == user.email or auth.email_unavailable(new_email, now, for_user=user_id):
+        raise EmailTaken()
+    facts = {"oldEmail": user.email, "newEmail": new_email}
+    with writing():
+        users.lock(user_id)  # two requests at once: the later one voids the earlier one's link
+        replaced = one_time_tokens.void_all(user_id, one_time_tokens.CONFIRM_EMAIL_CHANGE, now)
+        emails.queue_link_email(
+            "confirm_email_change", user_id, new_email, facts, about=new_email, session_id=session_id
+        )
+        emails.queue_link_email("revert_email_change", user_id, user.email, facts, about=user.email)
+        audit.record(
+            "auth.email_change_requested", user_id, "user", user_id, {**facts, "pendingChangesReplaced": replaced}
+        )
 
 
 def delete_me(user_id: str) -> None:

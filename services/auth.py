@@ -1,5 +1,5 @@
 """Authentication use cases: register, login (with lockout), refresh rotation, logout,
-password reset and email verification.
+password reset, email verification, and confirming or reverting an email change.
 
 Each use case changes state and writes its outbox rows (emails, audit events) in one write
 transaction (``store.database.writing``). bcrypt runs outside transactions: it is the slow part
@@ -93,16 +93,26 @@ def register(email: str, password: str, name: str) -> tuple[User, Tokens]:
     Raises EmailTaken.
     """
     email = normalise_email(email)
-    if users.live_by_email(email):
+    now = clock()
+    if email_unavailable(email, now):
         raise EmailTaken()
     password_hash = hash_password(password)
-    now = clock()
     with writing():
         user = users.add(email, password_hash, trim(name), now)
         tokens = start_session(user, now)
         audit.record("user.registered", user.id, "user", user.id)
         emails.queue_email(one_time_tokens.VERIFY_EMAIL, user.id, email)
     return user, tokens
+
+
+def email_unavailable(email: str, now: datetime, for_user: str | None = None) -> bool:
+    """Whether ``email`` (normalised) is another live account's, or held for another account by a
+    live revert link (an address given up by an email change can be taken back for 7 days, so no
+    one else may register it meanwhile)."""
+    holder = users.live_by_email(email)
+    if holder is not None and str(holder.id) != str(for_user):
+        return True
+    return one_time_tokens.reserved_by_revert(email, now, for_anyone_but=for_user)
 
 
 def _claim_attempt(email: str, now: datetime) -> int | None:
@@ -271,9 +281,10 @@ def reset_password(token: str, password: str) -> None:
         users.update(user.id, now, password_hash=password_hash, email_verified_at=user.email_verified_at or now)
         users.revoke_sessions(user.id, now)
         one_time_tokens.void_all(user.id, one_time_tokens.RESET_PASSWORD, now)
+        one_time_tokens.void_all(user.id, one_time_tokens.CONFIRM_EMAIL_CHANGE, now)  # pending changes die too
         users.clear_throttle(user.email)
         audit.record("auth.password_reset", user.id, "user", user.id)
-        emails.queue_email("password_changed", user.id, user.email)
+        emails.queue_email("password_changed", user.id, user.email, {"sessionsEnded": "every session"})
 
 
 def verify_email(token: str) -> User:
@@ -296,3 +307,72 @@ def resend_verification(user_id: str) -> None:
         return
     with writing():
         emails.queue_email(one_time_tokens.VERIFY_EMAIL, user.id, user.email)
+
+
+# Email change --------------------------------------------------------------------------------
+
+# Links that went to an address the account no longer uses stop working when it changes.
+VOIDED_BY_CHANGE = (one_time_tokens.VERIFY_EMAIL, one_time_tokens.RESET_PASSWORD)
+# "This was not me": every other email-change link (a later change's revert link included, so two
+# revert links cannot undo each other) and every link sent to the replaced address.
+VOIDED_BY_REVERT = (
+    one_time_tokens.CONFIRM_EMAIL_CHANGE,
+    one_time_tokens.REVERT_EMAIL_CHANGE,
+    one_time_tokens.VERIFY_EMAIL,
+    one_time_tokens.RESET_PASSWORD,
+)
+
+
+def confirm_email_change(token: str) -> User:
+    """Make the requested address the account's, verified; end every session but the one that
+    asked; send the "email changed" notice to the new address.
+
+    Raises InvalidToken for an unknown, used, replaced or expired token, and EmailTaken if the
+    address was taken (or held by another account's revert link) since the request: then nothing
+    changes and the token is not spent (the link works again if the address comes free within its hour).
+    """
+    now = clock()
+    with writing():
+        row = one_time_tokens.consume_row(token, one_time_tokens.CONFIRM_EMAIL_CHANGE, now)
+        user = users.live_by_id(row.user_id) if row else None
+        if user is None:
+            raise InvalidToken()
+        old_email, new_email = user.email, row.email
+        if email_unavailable(new_email, now, for_user=str(user.id)):
+            raise EmailTaken()  # rolls the consumption back
+        user = users.change_email(user.id, new_email, now)
+        kept = str(row.session_id) if row.session_id else None
+        ended = users.revoke_sessions(user.id, now, keep=kept)
+        for purpose in VOIDED_BY_CHANGE:
+            one_time_tokens.void_all(user.id, purpose, now)
+        facts = {"oldEmail": old_email, "newEmail": new_email}
+        audit.record("auth.email_changed", user.id, "user", user.id, {**facts, "sessionsEnded": ended})
+        emails.queue_email("email_changed", user.id, new_email, facts)
+    return user
+
+
+def revert_email_change(token: str) -> User:
+    """Put back (or keep) the address the revert link was sent to, verified; cancel any pending
+    change; end every session; email that address a link to choose a new password.
+
+    Raises InvalidToken for an unknown, used, voided or expired token, and EmailTaken should another
+    account have the address after all (a safety net: the link holds it from the request on, see
+    ``email_unavailable``): then nothing changes and the token is not spent.
+    """
+    now = clock()
+    with writing():
+        row = one_time_tokens.consume_row(token, one_time_tokens.REVERT_EMAIL_CHANGE, now)
+        user = users.live_by_id(row.user_id) if row else None
+        if user is None:
+            raise InvalidToken()
+        replaced, restored = user.email, row.email
+        if email_unavailable(restored, now, for_user=str(user.id)):
+            raise EmailTaken()  # rolls the consumption back
+        user = users.change_email(user.id, restored, now)
+        ended = users.revoke_sessions(user.id, now)
+        for purpose in VOIDED_BY_REVERT:
+            one_time_tokens.void_all(user.id, purpose, now)
+        details = {"restoredEmail": restored, "replacedEmail": replaced, "sessionsEnded": ended}
+        audit.record("auth.email_change_reverted", user.id, "user", user.id, details)
+        emails.queue_email("email_change_reverted", user.id, restored, {"oldEmail": restored})
+    return user

@@ -10,6 +10,7 @@ from peewee import Case, Expression, IntegrityError, Select, fn
 from core.errors import EmailTaken
 from models import LoginThrottle, RefreshToken, Session, User
 from store.adapter import Prepared, Slot, contains, insert, slots
+from store.database import locked
 from store.paging import Listing, Page, SortKey, after, ordering, paginate
 
 # Users ----------------------------------------------------------------------------------------
@@ -45,6 +46,20 @@ def update(user_id: Any, now: datetime, **values: Any) -> User:
     """Set ``values`` and move ``updated_at``; the user as stored now."""
     User.update(updated_at=now, **values).where(User.id == user_id).execute()
     return User.get_by_id(user_id)
+
+
+def change_email(user_id: Any, email: str, now: datetime) -> User:
+    """Give the user a new (or their old) address, verified. Raises EmailTaken when a live user has
+    it (the unique index decides races; the caller's transaction must then roll back)."""
+    try:
+        return update(user_id, now, email=email, email_verified_at=now)
+    except IntegrityError:
+        raise EmailTaken() from None
+
+
+def lock(user_id: Any) -> None:
+    """Hold the user's row until the transaction ends (PostgreSQL; SQLite's write lock already does)."""
+    locked(User.select(User.id).where(User.id == user_id)).execute()
 
 
 def soft_delete(user_id: Any, now: datetime) -> None:

@@ -21,7 +21,10 @@ def _send(message: OutboxMessage) -> None:
         log.info("email %s no longer needed; not sent", message.id)
         return
     key = str(message.id)
-    mailer.send(mailer.build(render(letter.kind, letter.to, letter.name, letter.link), key), key)
+    mailer.send(
+        mailer.build(render(letter.kind, letter.to, letter.name, letter.link, letter.occurred_at, letter.facts), key),
+        key,
+    )
 
 
 @shared_task(base=OutboxTask, bind=True, name="tasks.emails.send_email")

@@ -61,7 +61,17 @@ log = logging.getLogger("cairn.ratelimit")
 API_PREFIX = "/api/v1/"
 # The docs UI and the spec are served under the API prefix but are not the API.
 UNLIMITED_PREFIXES = ("/api/v1/ui", "/api/v1/openapi.json", "/api/v1/openapi.yaml")
-AUTH_OPERATIONS = frozenset({"register", "login", "forgot_password", "reset_password", "verify_email"})
+AUTH_OPERATIONS = frozenset(
+    {
+        "register",
+        "login",
+        "forgot_password",
+        "reset_password",
+        "verify_email",
+        "confirm_email_change",
+        "revert_email_change",
+    }
+)
 FAIL_OPEN_SECONDS = 5.0
 REDIS_TIMEOUT_SECONDS = 0.5
 STATE_KEY = "rate_limit_headers"

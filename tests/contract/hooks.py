@@ -10,7 +10,9 @@ never touch the database: every account is made through the API, with the run's 
   on first use, logged in again before its access token (15 minutes) can expire, and registered
   anew if its account is gone (another database behind the same URL).
 - **A fresh user per case** for the operations that end a session or spend a token: logout,
-  delete account, change password (with that user's real ``currentPassword``), revoke session
+  delete account, change password and change email (with that user's real ``currentPassword``;
+  an email change ends sessions only once confirmed, but a fresh account keeps each case's
+  pending change and its addresses to itself), revoke session
   (with its real session id) and refresh (with its real refresh token) — the real values only
   where schemathesis meant the data to be valid, so negative cases stay negative.
 - **The admin** named by ``CAIRN_QA_ADMIN_EMAIL`` / ``CAIRN_QA_ADMIN_PASSWORD`` for ``/admin/*``
@@ -28,8 +30,8 @@ never touch the database: every account is made through the API, with the run's 
 - A valid case keeps ``If-Match`` / ``If-None-Match`` only if the value is well-formed (see
   ``only_well_formed_entity_tags``: a schemathesis coverage-phase quirk).
 
-What no hook can give without reading a mailbox — a live verification or reset token — is
-declared in ``schemathesis.toml`` as the by-design rejection it is.
+What no hook can give without reading a mailbox — a live verification, reset, email-change
+confirmation or revert token — is declared in ``schemathesis.toml`` as the by-design rejection it is.
 """
 
 from __future__ import annotations
@@ -51,7 +53,8 @@ PASSWORD = "Qa-Fuzz-Pass-42"
 EXAMPLE_ACCOUNT = {"email": "ann@example.com", "password": "Granite-Path-42", "name": "Ann Lee"}  # the spec's
 ADMIN_OPERATIONS = ("list_audit_logs", "get_queues", "list_users", "get_user")
 ADMIN_TARGET_OPERATIONS = ("disable_user", "enable_user", "unlock_user")  # the admin, on a fresh user
-FRESH_USER_OPERATIONS = ("logout", "delete_me", "change_password", "revoke_session", "refresh")
+FRESH_USER_OPERATIONS = ("logout", "delete_me", "change_password", "change_email", "revoke_session", "refresh")
+NEEDS_CURRENT_PASSWORD = ("change_password", "change_email")
 SHARED_REFRESH_SECONDS = 600  # below the access token's 15 minutes
 KEYED_CREATES = ("create_project", "create_milestone")
 LISTS = ("list_projects", "list_milestones", "list_sessions", "list_my_audit_logs", "list_audit_logs", "list_users")
@@ -281,7 +284,7 @@ class FreshUser:
             authorize(case, credentials.access_token)
         # New containers, never edits in place: a body may be the spec's own example, shared with other cases.
         body_is_valid = isinstance(case.body, dict) and is_positive(case, ParameterLocation.BODY)
-        if body_is_valid and name == "change_password":
+        if body_is_valid and name in NEEDS_CURRENT_PASSWORD:
             case.body = {**case.body, "currentPassword": credentials.password}
         if body_is_valid and name == "refresh":
             case.body = {**case.body, "refreshToken": credentials.refresh_token}

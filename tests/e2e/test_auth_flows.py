@@ -15,6 +15,8 @@ import pytest
 from mailtools import link_token
 
 from e2e.conftest import SmtpSink, wait_until
+from models import OutboxMessage, db
+from store.database import init_db
 
 pytestmark = [pytest.mark.e2e, pytest.mark.redis_only]
 
@@ -23,8 +25,15 @@ NEW_PASSWORD = "Basalt-Ridge-77"
 BASE_URL = "http://app.test"  # APP_BASE_URL in tests/conftest.py's test_environ
 
 
+@pytest.fixture(scope="module")
+def database(backend: str) -> str:
+    """The test process reads the same database as the API and the worker (to see the outbox settle)."""
+    init_db(backend)
+    return backend
+
+
 @pytest.fixture
-def api(api_server: str, celery_worker) -> Iterator[httpx.Client]:
+def api(api_server: str, celery_worker, database: str) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=f"{api_server}/api/v1", timeout=10) as client:
         yield client
 
@@ -97,3 +106,96 @@ def test_the_worker_writes_the_audit_trail(api: httpx.Client):
         return [event["action"] for event in page["data"]]
 
     assert wait_until(lambda: "user.registered" in events(), what="the user.registered audit row")
+
+
+# Email change ----------------------------------------------------------------------------------
+
+
+def emails_settled(user_id: str) -> bool:
+    """Every email the account's requests queued has been sent (its outbox row is done)."""
+    with db.connection_context():
+        rows = OutboxMessage.select().where(
+            (OutboxMessage.task == "tasks.emails.send_email") & OutboxMessage.payload.contains(user_id)
+        )
+        return all(row.state == "done" for row in rows)
+
+
+def subjects(smtp_sink: SmtpSink, to: str) -> list[str]:
+    return sorted(message["Subject"].removeprefix("Cairn: ") for message in smtp_sink.messages(to))
+
+
+def change_and_confirm(api: httpx.Client, smtp_sink: SmtpSink, tokens: dict, new: str) -> None:
+    body = {"newEmail": new, "currentPassword": PASSWORD}
+    assert api.post("/users/me/email", json=body, headers=bearer(tokens)).status_code == 202
+    token = link_token(smtp_sink.wait_for_subject(new, "Confirm your new email"), BASE_URL, "confirm-email-change")
+    confirmed = api.post("/auth/confirm-email-change", json={"token": token})
+    assert confirmed.status_code == 200, confirmed.text
+    assert confirmed.json()["email"] == new
+
+
+def test_change_then_confirm_then_only_the_new_address_logs_in(api: httpx.Client, smtp_sink: SmtpSink):
+    old, new = new_email(), new_email()
+    account = register(api, old)
+    asking = account["tokens"]
+    other = api.post("/auth/login", json={"email": old, "password": PASSWORD}).json()["tokens"]
+
+    change_and_confirm(api, smtp_sink, asking, new)
+
+    assert api.get("/users/me", headers=bearer(asking)).json()["email"] == new
+    assert api.get("/users/me", headers=bearer(other)).status_code == 401
+    refused = api.post("/auth/login", json={"email": old, "password": PASSWORD})
+    assert refused.json()["error"]["code"] == "INVALID_CREDENTIALS"
+    assert api.post("/auth/login", json={"email": new, "password": PASSWORD}).status_code == 200
+
+    smtp_sink.wait_for_subject(new, "Your email address was changed")
+    wait_until(lambda: emails_settled(account["user"]["id"]), what="every email of the account sent")
+    assert subjects(smtp_sink, old) == ["Confirm your email address", "Your email address is being changed"]
+    assert subjects(smtp_sink, new) == ["Confirm your new email address", "Your email address was changed"]
+    notice = smtp_sink.wait_for_subject(old, "Your email address is being changed")
+    assert new in notice.get_body(("plain",)).get_content()
+
+
+def test_change_confirm_then_revert_from_the_old_mailbox_ends_every_session(api: httpx.Client, smtp_sink: SmtpSink):
+    old, new = new_email(), new_email()
+    account = register(api, old)
+    asking = account["tokens"]
+    change_and_confirm(api, smtp_sink, asking, new)
+    later = api.post("/auth/login", json={"email": new, "password": PASSWORD}).json()["tokens"]
+
+    notice = smtp_sink.wait_for_subject(old, "Your email address is being changed")
+    assert new in notice.get_body(("plain",)).get_content()
+    reverted = api.post(
+        "/auth/revert-email-change", json={"token": link_token(notice, BASE_URL, "revert-email-change")}
+    )
+    assert reverted.status_code == 200, reverted.text
+    assert reverted.json()["email"] == old
+
+    for tokens in (asking, later):
+        assert api.get("/users/me", headers=bearer(tokens)).status_code == 401
+        assert api.post("/auth/refresh", json={"refreshToken": tokens["refreshToken"]}).status_code == 401
+    assert api.post("/auth/login", json={"email": new, "password": PASSWORD}).status_code == 401
+    assert api.post("/auth/login", json={"email": old, "password": PASSWORD}).status_code == 200
+
+    suggestion = smtp_sink.wait_for_subject(old, "Your email address was put back")
+    reset = {"token": link_token(suggestion, BASE_URL, "reset-password"), "password": NEW_PASSWORD}
+    assert api.post("/auth/reset-password", json=reset).status_code == 204
+    smtp_sink.wait_for_subject(old, "Your password was changed")
+    wait_until(lambda: emails_settled(account["user"]["id"]), what="every email of the account sent")
+    assert subjects(smtp_sink, old) == [
+        "Confirm your email address",
+        "Your email address is being changed",
+        "Your email address was put back",
+        "Your password was changed",
+    ]
+    assert subjects(smtp_sink, new) == ["Confirm your new email address", "Your email address was changed"]
+
+
+def test_a_password_change_notice_arrives_once(api: httpx.Client, smtp_sink: SmtpSink):
+    email = new_email()
+    account = register(api, email)
+    body = {"currentPassword": PASSWORD, "newPassword": NEW_PASSWORD}
+    assert api.post("/users/me/password", json=body, headers=bearer(account["tokens"])).status_code == 204
+    notice = smtp_sink.wait_for_subject(email, "Your password was changed")
+    assert "UTC" in notice.get_body(("plain",)).get_content()
+    wait_until(lambda: emails_settled(account["user"]["id"]), what="every email of the account sent")
+    assert subjects(smtp_sink, email) == ["Confirm your email address", "Your password was changed"]

@@ -9,6 +9,8 @@ import logging
 import socket
 import ssl
 import subprocess
+from datetime import UTC, datetime
+from html import escape
 
 import pytest
 from aiosmtpd.controller import Controller
@@ -18,7 +20,7 @@ from mailtools import bodies, parse, read_folder
 from core import config, mailer
 from models import OneTimeToken, OutboxMessage, User, db
 from models.db import utcnow
-from services import emails
+from services import emails, one_time_tokens
 from tasks.emails import send_email
 from tasks.templates import render
 
@@ -248,3 +250,57 @@ def test_smtp_starttls_verifies_the_server_certificate(use, tls_files, monkeypat
     finally:
         controller.stop()
     assert len(sink.received) == 1
+
+
+# Email change and security notices -------------------------------------------------------------
+
+OLD, NEW = "ann@example.com", "<b>ann@example.org</b>"
+CHANGE_FACTS = {"oldEmail": OLD, "newEmail": NEW}
+
+
+@pytest.mark.parametrize(
+    ("kind", "facts", "named"),
+    [
+        ("confirm_email_change", CHANGE_FACTS, [NEW]),  # the new mailbox is not told the old address
+        ("revert_email_change", CHANGE_FACTS, [OLD, NEW]),
+        ("email_changed", CHANGE_FACTS, [OLD, NEW]),
+        ("email_change_reverted", {"oldEmail": OLD}, [OLD]),
+        ("password_changed", {"sessionsEnded": "every session"}, ["every session was signed out"]),
+        ("password_changed", None, ["every other session was signed out"]),  # a row queued before facts existed
+    ],
+)
+def test_every_notice_renders_its_facts_and_its_time_in_text_and_escaped_html(kind, facts, named):
+    link = "http://app.test/page?token=abc" if kind in emails.LINKS else None
+    at = datetime(2026, 11, 25, 9, 14, tzinfo=UTC)
+    email = render(kind, "ann@example.com", "Ann", link, at, facts)
+    assert "25 November 2026 at 09:14 UTC" in email.text
+    assert "25 November 2026 at 09:14 UTC" in email.html
+    for value in named:
+        assert value in email.text
+        assert escape(value) in email.html
+    assert "<b>" not in email.html
+    if link:
+        assert link in email.text
+        assert f'href="{link}"' in email.html
+
+
+def test_a_replaced_confirmation_is_not_sent(accounts, mailbox, unpublished):
+    user = accounts.create(email="ann@example.com")
+    with db.atomic():
+        emails.queue_link_email(
+            "confirm_email_change", user.id, "new@example.com", CHANGE_FACTS, about="new@example.com"
+        )
+    row = OutboxMessage.get()
+    one_time_tokens.void_all(user.id, one_time_tokens.CONFIRM_EMAIL_CHANGE)
+    assert send_email.apply(args=[str(row.id)]).get() == "done"
+    assert mailbox.messages() == []
+
+
+def test_links_queued_for_an_address_the_account_left_are_not_sent(accounts, mailbox, unpublished):
+    user = accounts.create(email="ann@example.com")
+    rows = [queue(user, "reset_password"), queue(user, "verify_email")]
+    User.update(email="ann@example.org").where(User.id == user.id).execute()
+    for row in rows:
+        assert send_email.apply(args=[str(row.id)]).get() == "done"
+    assert mailbox.messages() == []
+    assert OneTimeToken.select().count() == 0

@@ -95,7 +95,18 @@ def test_auth_operations_have_a_budget_per_ip_and_per_operation(auth_limited):
     assert (other_ip.status_code, limit_headers(other_ip)[:2]) == (400, (3, 2))
 
 
-@pytest.mark.parametrize("operation", ["register", "login", "forgot-password", "reset-password", "verify-email"])
+@pytest.mark.parametrize(
+    "operation",
+    [
+        "register",
+        "login",
+        "forgot-password",
+        "reset-password",
+        "verify-email",
+        "confirm-email-change",
+        "revert-email-change",
+    ],
+)
 def test_each_brute_forceable_operation_is_limited(auth_limited, operation):
     ip = new_ip()
     for _ in range(3):
