@@ -199,3 +199,49 @@ def test_a_password_change_notice_arrives_once(api: httpx.Client, smtp_sink: Smt
     assert "UTC" in notice.get_body(("plain",)).get_content()
     wait_until(lambda: emails_settled(account["user"]["id"]), what="every email of the account sent")
     assert subjects(smtp_sink, email) == ["Confirm your email address", "Your password was changed"]
+
+
+def admin_tokens(api: httpx.Client) -> dict:
+    """An admin of the running server (``make admin``'s use case, on the shared database)."""
+    from services.accounts import create_or_promote_admin
+
+    email = new_email()
+    with db.connection_context():
+        create_or_promote_admin(email, PASSWORD)
+    response = api.post("/auth/login", json={"email": email, "password": PASSWORD})
+    assert response.status_code == 200, response.text
+    return response.json()["tokens"]
+
+
+def test_disable_ends_a_live_session_within_one_request_and_forgot_password_sends_nothing(
+    api: httpx.Client, smtp_sink: SmtpSink
+):
+    email = new_email()
+    account = register(api, email)
+    user_id, tokens = account["user"]["id"], account["tokens"]
+    assert api.get("/users/me", headers=bearer(tokens)).status_code == 200
+    smtp_sink.wait_for(email)  # the verification email, before the disable
+
+    disabled = api.post(f"/admin/users/{user_id}/disable", headers=bearer(admin_tokens(api)))
+
+    assert disabled.status_code == 200, disabled.text
+    assert api.get("/users/me", headers=bearer(tokens)).status_code == 401
+    assert api.post("/auth/refresh", json={"refreshToken": tokens["refreshToken"]}).status_code == 401
+    login = api.post("/auth/login", json={"email": email, "password": PASSWORD})
+    assert (login.status_code, login.json()["error"]["code"]) == (403, "ACCOUNT_DISABLED")
+    assert api.post("/auth/forgot-password", json={"email": email}).status_code == 202
+    wait_until(lambda: emails_settled(user_id), what="every email of the account handled")
+    assert subjects(smtp_sink, email) == ["Confirm your email address"]
+
+
+def test_unlock_lifts_a_lockout(api: httpx.Client):
+    email = new_email()
+    user_id = register(api, email)["user"]["id"]
+    for _ in range(5):
+        api.post("/auth/login", json={"email": email, "password": "Wrong-Password-1"})
+    assert api.post("/auth/login", json={"email": email, "password": PASSWORD}).status_code == 423
+
+    unlocked = api.post(f"/admin/users/{user_id}/unlock", headers=bearer(admin_tokens(api)))
+
+    assert unlocked.status_code == 200, unlocked.text
+    assert api.post("/auth/login", json={"email": email, "password": PASSWORD}).status_code == 200
