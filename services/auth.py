@@ -26,7 +26,7 @@ from core.tokens import (
     issue_access_token,
     new_opaque_token,
 )
-from models import RefreshToken, Session, User
+from models import OneTimeToken, RefreshToken, Session, User
 from models.db import utcnow
 from services import audit, emails, one_time_tokens
 from store import users
@@ -323,6 +323,19 @@ VOIDED_BY_REVERT = (
 )
 
 
+def _address_token(token: str, purpose: str, now: datetime) -> tuple[OneTimeToken, User]:
+    """Spend an email-change token (inside the caller's write transaction) and return its row, which
+    names the address to switch to, with its live user. Raises InvalidToken, and EmailTaken when the
+    address is no longer free (the caller's transaction then rolls the spending back)."""
+    row = one_time_tokens.consume_row(token, purpose, now)
+    user = users.live_by_id(row.user_id) if row else None
+    if user is None:
+        raise InvalidToken()
+    if email_unavailable(row.email, now, for_user=str(user.id)):
+        raise EmailTaken()
+    return row, user
+
+
 def confirm_email_change(token: str) -> User:
     """Make the requested address the account's, verified; end every session but the one that
     asked; send the "email changed" notice to the new address.
@@ -333,13 +346,8 @@ def confirm_email_change(token: str) -> User:
     """
     now = clock()
     with writing():
-        row = one_time_tokens.consume_row(token, one_time_tokens.CONFIRM_EMAIL_CHANGE, now)
-        user = users.live_by_id(row.user_id) if row else None
-        if user is None:
-            raise InvalidToken()
+        row, user = _address_token(token, one_time_tokens.CONFIRM_EMAIL_CHANGE, now)
         old_email, new_email = user.email, row.email
-        if email_unavailable(new_email, now, for_user=str(user.id)):
-            raise EmailTaken()  # rolls the consumption back
         user = users.change_email(user.id, new_email, now)
         kept = str(row.session_id) if row.session_id else None
         ended = users.revoke_sessions(user.id, now, keep=kept)
@@ -361,13 +369,8 @@ def revert_email_change(token: str) -> User:
     """
     now = clock()
     with writing():
-        row = one_time_tokens.consume_row(token, one_time_tokens.REVERT_EMAIL_CHANGE, now)
-        user = users.live_by_id(row.user_id) if row else None
-        if user is None:
-            raise InvalidToken()
+        row, user = _address_token(token, one_time_tokens.REVERT_EMAIL_CHANGE, now)
         replaced, restored = user.email, row.email
-        if email_unavailable(restored, now, for_user=str(user.id)):
-            raise EmailTaken()  # rolls the consumption back
         user = users.change_email(user.id, restored, now)
         ended = users.revoke_sessions(user.id, now)
         for purpose in VOIDED_BY_REVERT:
