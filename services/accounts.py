@@ -53,6 +53,7 @@ def change_password(user_id: str, session_id: str, current_password: str, new_pa
         users.update(user_id, now, password_hash=password_hash)
         users.revoke_sessions(user_id, now, keep=session_id)
         one_time_tokens.void_all(user_id, one_time_tokens.RESET_PASSWORD, now)
+        one_time_tokens.void_all(user_id, one_time_tokens.CONFIRM_EMAIL_CHANGE, now)  # an intruder's pending change
         audit.record("auth.password_changed", user_id, "user", user_id)
         emails.queue_email("password_changed", user_id, user.email, {"sessionsEnded": "every other session"})
 

@@ -170,7 +170,8 @@ def login(email: str, password: str) -> tuple[User, Tokens]:
         raise InvalidCredentials()
     with writing():
         users.clear_throttle(email)  # gives this attempt back, and forgives the failures before it
-        users.record_login(user.id, now)
+        if not users.record_login(user.id, now):  # disabled while its password was being checked
+            raise AccountDisabled()
         tokens = start_session(user, now)
         audit.record("auth.login_succeeded", user.id, "user", user.id, {"sessionId": tokens.session_id})
     return user, tokens
@@ -313,23 +314,20 @@ def resend_verification(user_id: str) -> None:
 
 # Links that went to an address the account no longer uses stop working when it changes.
 VOIDED_BY_CHANGE = (one_time_tokens.VERIFY_EMAIL, one_time_tokens.RESET_PASSWORD)
-# "This was not me": every other email-change link (a later change's revert link included, so two
-# revert links cannot undo each other) and every link sent to the replaced address.
-VOIDED_BY_REVERT = (
-    one_time_tokens.CONFIRM_EMAIL_CHANGE,
-    one_time_tokens.REVERT_EMAIL_CHANGE,
-    one_time_tokens.VERIFY_EMAIL,
-    one_time_tokens.RESET_PASSWORD,
-)
+# "This was not me": every pending confirmation and every link sent to the replaced address; and
+# the revert links of *later* changes, so an intruder who changed the address twice cannot use the
+# second change's revert link (sent to their own mailbox) to void the victim's, which is older.
+VOIDED_BY_REVERT = (one_time_tokens.CONFIRM_EMAIL_CHANGE, one_time_tokens.VERIFY_EMAIL, one_time_tokens.RESET_PASSWORD)
 
 
 def _address_token(token: str, purpose: str, now: datetime) -> tuple[OneTimeToken, User]:
     """Spend an email-change token (inside the caller's write transaction) and return its row, which
-    names the address to switch to, with its live user. Raises InvalidToken, and EmailTaken when the
-    address is no longer free (the caller's transaction then rolls the spending back)."""
+    names the address to switch to, with its live, enabled user. Raises InvalidToken (a disabled
+    account's links are dead too), and EmailTaken when the address is no longer free (the caller's
+    transaction then rolls the spending back)."""
     row = one_time_tokens.consume_row(token, purpose, now)
     user = users.live_by_id(row.user_id) if row else None
-    if user is None:
+    if user is None or user.disabled_at is not None:
         raise InvalidToken()
     if email_unavailable(row.email, now, for_user=str(user.id)):
         raise EmailTaken()
@@ -375,6 +373,7 @@ def revert_email_change(token: str) -> User:
         ended = users.revoke_sessions(user.id, now)
         for purpose in VOIDED_BY_REVERT:
             one_time_tokens.void_all(user.id, purpose, now)
+        one_time_tokens.void_all(user.id, one_time_tokens.REVERT_EMAIL_CHANGE, now, created_after=row.created_at)
         details = {"restoredEmail": restored, "replacedEmail": replaced, "sessionsEnded": ended}
         audit.record("auth.email_change_reverted", user.id, "user", user.id, details)
         emails.queue_email("email_change_reverted", user.id, restored, {"oldEmail": restored})

@@ -75,6 +75,9 @@ def reserved_by_revert(email: str, now: datetime, for_anyone_but: Any = None) ->
     return store.holds_email(email, REVERT_EMAIL_CHANGE, now, for_anyone_but)
 
 
-def void_all(user_id: UUID | str, purpose: str, now: datetime | None = None) -> int:
-    """Use up every outstanding token of this purpose (a reset link dies once the password changes)."""
-    return store.void_all(user_id, purpose, now or utcnow())
+def void_all(
+    user_id: UUID | str, purpose: str, now: datetime | None = None, created_after: datetime | None = None
+) -> int:
+    """Use up every outstanding token of this purpose (a reset link dies once the password changes);
+    with ``created_after``, only those made after it."""
+    return store.void_all(user_id, purpose, now or utcnow(), created_after)

@@ -63,7 +63,7 @@ def get_user(user_id: Any) -> ManagedUser:
 
 def disable_user(admin_id: Any, user_id: Any) -> ManagedUser:
     """Disable the account and, in the same transaction, end every session (their access and refresh
-    tokens stop working on the next request) and void its password reset links. Disabling a disabled
+    tokens stop working on the next request) and void its password reset and email-change links. Disabling a disabled
     account changes nothing more. Raises Conflict for the admin's own account, NotFound."""
     if _same_id(admin_id, user_id):
         raise Conflict("Administrators cannot disable their own account")
@@ -73,7 +73,8 @@ def disable_user(admin_id: Any, user_id: Any) -> ManagedUser:
         if user.disabled_at is None:
             users.update(user.id, now, disabled_at=now)
         ended = users.revoke_sessions(user.id, now)
-        one_time_tokens.void_all(user.id, one_time_tokens.RESET_PASSWORD, now)
+        for purpose in (one_time_tokens.RESET_PASSWORD, one_time_tokens.CONFIRM_EMAIL_CHANGE):
+            one_time_tokens.void_all(user.id, purpose, now)
         audit.record("admin.user_disabled", admin_id, "user", user.id, {"sessionsEnded": ended})
     return get_user(user.id)
 

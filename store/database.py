@@ -71,11 +71,11 @@ def writing() -> AbstractContextManager:
     return db.atomic() if is_postgres() else db.atomic("IMMEDIATE")
 
 
-def locked(query: Select, *, share: bool = False) -> Select:
-    """``query`` with ``FOR UPDATE`` (or ``FOR SHARE``) on PostgreSQL; unchanged on SQLite."""
+def locked(query: Select) -> Select:
+    """``query`` with ``FOR UPDATE`` on PostgreSQL; unchanged on SQLite (its writers are serialised)."""
     if not is_postgres():
         return query
-    return query.for_update("FOR SHARE" if share else "FOR UPDATE")
+    return query.for_update("FOR UPDATE")
 
 
 def pool_usage() -> tuple[int, int] | None:

@@ -68,10 +68,10 @@ def holds_email(email: str, purpose: str, now: datetime, other_than_user: Any = 
     return query.exists()
 
 
-def void_all(user_id: Any, purpose: str, now: datetime) -> int:
-    """Use up every outstanding token of this purpose for the user."""
-    return (
-        OneTimeToken.update(used_at=now)
-        .where((OneTimeToken.user == user_id) & (OneTimeToken.purpose == purpose) & OneTimeToken.used_at.is_null())
-        .execute()
-    )
+def void_all(user_id: Any, purpose: str, now: datetime, created_after: datetime | None = None) -> int:
+    """Use up every outstanding token of this purpose for the user (only those made after
+    ``created_after`` when given)."""
+    outstanding = (OneTimeToken.user == user_id) & (OneTimeToken.purpose == purpose) & OneTimeToken.used_at.is_null()
+    if created_after is not None:
+        outstanding &= OneTimeToken.created_at > created_after
+    return OneTimeToken.update(used_at=now).where(outstanding).execute()

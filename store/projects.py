@@ -19,7 +19,7 @@ from store.adapter import Prepared, Slot, contains, contains_lowered, insert, pr
 from store.database import is_postgres, locked
 from store.paging import Listing, Page, SortKey, after, ordering, paginate
 
-Lock = Literal["share", "update"] | None
+Lock = Literal["update"] | None
 
 SORT_KEYS = {
     "name": SortKey(Project.name),
@@ -58,7 +58,7 @@ def get_owned(user_id: Any, project_id: Any, lock: Lock = None) -> Project | Non
         return None
     if lock is None:
         return OWNED.first(id=pid, user=user_id)
-    return locked(Project.select().where(_owned(pid, user_id)), share=lock == "share").first()
+    return locked(Project.select().where(_owned(pid, user_id))).first()
 
 
 def names_owned(user_id: Any) -> set[str]:

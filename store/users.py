@@ -66,12 +66,16 @@ def soft_delete(user_id: Any, now: datetime) -> None:
     User.update(deleted_at=now, updated_at=now).where(User.id == user_id).execute()
 
 
-RECORD_LOGIN = Prepared(lambda: User.update(slots(User.last_login_at)).where(User.id == Slot("id")))
+RECORD_LOGIN = Prepared(
+    lambda: User.update(slots(User.last_login_at)).where((User.id == Slot("id")) & User.disabled_at.is_null())
+)
 
 
-def record_login(user_id: Any, now: datetime) -> None:
-    """Remember the login (not a profile change: ``updated_at`` stays)."""
-    RECORD_LOGIN.execute(id=user_id, last_login_at=now)
+def record_login(user_id: Any, now: datetime) -> bool:
+    """Remember the login (not a profile change: ``updated_at`` stays); False if the account is
+    disabled now. The UPDATE locks the row, so a disable either commits first (then False) or waits
+    for this login's transaction and ends the session it starts."""
+    return bool(RECORD_LOGIN.execute(id=user_id, last_login_at=now))
 
 
 # What admins see: every live user, by status --------------------------------------------------

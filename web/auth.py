@@ -48,7 +48,7 @@ def bearer_info(token: str) -> dict | None:
 def check_session(token_info: dict) -> None:
     """Prove the token's session live and record the caller's role in ``token_info``.
 
-    Raises 401 ``UNAUTHORIZED`` when the session is revoked or expired or its user deleted.
+    Raises 401 ``UNAUTHORIZED`` when the session is revoked or expired, or its user deleted or disabled.
     """
     role = auth.live_session_role(token_info["sub"], token_info["sid"])
     if role is None:

@@ -70,6 +70,7 @@ AUTH_OPERATIONS = frozenset(
         "verify_email",
         "confirm_email_change",
         "revert_email_change",
+        "change_email",  # it checks a password and sends mail to any address the caller names
     }
 )
 FAIL_OPEN_SECONDS = 5.0

@@ -461,7 +461,7 @@ def test_delete_waits_for_a_milestone_being_added_and_then_conflicts(owner):
     def add_slowly():
         try:
             with writing():
-                projects.owned(owner.id, project["id"], lock="share")
+                projects.owned(owner.id, project["id"], lock="update")
                 holding.set()
                 go_on.wait(5)
                 milestones.create_milestone(owner.id, project["id"], {"title": "late"})

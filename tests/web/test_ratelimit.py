@@ -114,6 +114,15 @@ def test_each_brute_forceable_operation_is_limited(auth_limited, operation):
     assert_rate_limited(auth_limited.post(f"{API}/auth/{operation}", json={}, headers=from_ip(ip)))
 
 
+def test_an_email_change_request_is_limited_per_ip(auth_limited):
+    """It checks a password and mails any address the caller names: the auth budget, like login."""
+    ip = new_ip()
+    for _ in range(3):
+        response = auth_limited.post(f"{API}/users/me/email", json={}, headers=from_ip(ip))
+        assert response.status_code in (400, 401)
+    assert_rate_limited(auth_limited.post(f"{API}/users/me/email", json={}, headers=from_ip(ip)))
+
+
 def test_other_operations_only_spend_the_general_budget(auth_limited):
     ip = new_ip()
     for _ in range(5):
