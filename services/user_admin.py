@@ -8,7 +8,6 @@ audit event with the admin as actor and the user as target.
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
@@ -17,7 +16,7 @@ from core.errors import Conflict, NotFound
 from models import User
 from services import audit, auth, listing, one_time_tokens
 from store import users
-from store.database import writing
+from store.database import parse_id, writing
 from store.paging import Page
 
 STATUSES = ("active", "unverified", "disabled", "locked")
@@ -100,23 +99,14 @@ def unlock_user(admin_id: Any, user_id: Any) -> ManagedUser:
 
 
 def _live(user_id: Any) -> User:
-    parsed = _parsed(user_id)
-    user = users.live_by_id(parsed) if parsed else None
+    user = users.live_by_id(user_id)
     if user is None:
         raise NotFound("User")
     return user
 
 
-def _parsed(user_id: Any) -> uuid.UUID | None:
-    """The id as a UUID; None when it is not one (it finds nobody, never a 500)."""
-    try:
-        return uuid.UUID(str(user_id))
-    except ValueError:
-        return None
-
-
 def _same_id(one: Any, other: Any) -> bool:
-    return _parsed(one) is not None and _parsed(one) == _parsed(other)
+    return parse_id(one) is not None and parse_id(one) == parse_id(other)
 
 
 def _managed(rows: list[User], now: datetime) -> list[ManagedUser]:

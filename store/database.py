@@ -10,8 +10,10 @@ write lock up front instead, so a read-then-write transaction cannot fail half-w
 
 from __future__ import annotations
 
+import uuid
 from contextlib import AbstractContextManager
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from peewee import Database, Select
@@ -81,3 +83,11 @@ def locked(query: Select) -> Select:
 def pool_usage() -> tuple[int, int] | None:
     """(connections checked out, pool size) of this process's pool; None on SQLite."""
     return adapter.pool_usage(db.obj)
+
+
+def parse_id(value: Any) -> uuid.UUID | None:
+    """The UUID in ``value``, or None when it is not one (a malformed id finds nothing, never a 500)."""
+    try:
+        return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
+    except ValueError:
+        return None

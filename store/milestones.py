@@ -15,9 +15,9 @@ from peewee import Expression, Select
 from models import Milestone, Project
 from models.db import utcnow
 from store.adapter import Prepared, Slot, insert
-from store.database import locked
+from store.database import locked, parse_id
 from store.paging import Listing, Page, SortKey, after, ordering, paginate
-from store.projects import owned_by, parse_id
+from store.projects import owned_by
 
 SORT_KEYS = {
     "title": SortKey(Milestone.title),

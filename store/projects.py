@@ -6,7 +6,6 @@ find nothing, so existence never leaks.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Collection, Mapping
 from typing import Any, Literal
 
@@ -16,7 +15,7 @@ from models import Milestone, Project
 from models.db import utcnow
 from models.projects import PROJECT_SEARCH_TEXT
 from store.adapter import Prepared, Slot, contains, contains_lowered, insert, prepared, slots
-from store.database import is_postgres, locked
+from store.database import is_postgres, locked, parse_id
 from store.paging import Listing, Page, SortKey, after, ordering, paginate
 
 Lock = Literal["update"] | None
@@ -27,14 +26,6 @@ SORT_KEYS = {
     "updatedAt": SortKey(Project.updated_at),
     "status": SortKey(Project.status),
 }
-
-
-def parse_id(value: Any) -> uuid.UUID | None:
-    """The UUID in ``value``, or None when it is not one (a malformed id finds nothing, never a 500)."""
-    try:
-        return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
-    except ValueError:
-        return None
 
 
 def owned_by(user_id: Any) -> Expression:

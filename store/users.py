@@ -10,7 +10,7 @@ from peewee import Case, Expression, IntegrityError, Select, fn
 from core.errors import EmailTaken
 from models import LoginThrottle, RefreshToken, Session, User
 from store.adapter import Prepared, Slot, contains, insert, slots
-from store.database import locked
+from store.database import locked, parse_id
 from store.paging import Listing, Page, SortKey, after, ordering, paginate
 
 # Users ----------------------------------------------------------------------------------------
@@ -25,7 +25,9 @@ def live_by_email(email: str) -> User | None:
 
 
 def live_by_id(user_id: Any) -> User | None:
-    return User.get_or_none((User.id == user_id) & User.deleted_at.is_null()) if user_id else None
+    """The live user, or None (also for an id that is not a UUID)."""
+    pid = parse_id(user_id) if user_id else None
+    return User.get_or_none((User.id == pid) & User.deleted_at.is_null()) if pid else None
 
 
 def by_id(user_id: Any) -> User:
